@@ -1,0 +1,382 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The table, lookups, mapping and the atomic entry bit operations.
+ *
+ * Readers load entries with acquire semantics inside an RCU read-side
+ * section and never lock. Every write to an entry is made under the lock of
+ * the directory that holds it, after checking the directory is still live;
+ * a directory is installed under its parent's lock with a re-check of the
+ * entry, so two mappers racing for the same empty entry agree on one
+ * directory and the loser frees its own before anyone saw it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "pt/internal.h"
+
+HMMSIM_API int pt_table_create(const struct pt_format *fmt, const struct pt_config *cfg,
+			       struct pt_table **out)
+{
+	static const struct pt_config defaults = { .reclaim = PT_RECLAIM_EAGER, .numa_node = -1 };
+	struct pt_table *t;
+	int err;
+
+	if (!out)
+		return -EINVAL;
+	if (!cfg)
+		cfg = &defaults;
+	if ((cfg->reclaim != PT_RECLAIM_EAGER && cfg->reclaim != PT_RECLAIM_KEEP) ||
+	    cfg->numa_node < -1)
+		return -EINVAL;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->fmt = fmt;
+	t->cfg = *cfg;
+	err = pt_format_geometry(fmt, &t->geo);
+	if (err)
+		goto free_table;
+	t->top_level = t->geo.levels - 1;
+	t->pfn_field = ((UINT64_C(1) << fmt->oa_bits) - 1) << fmt->page_shift;
+	if (fmt->oa_bits + fmt->page_shift == 64)
+		t->pfn_field = ~((UINT64_C(1) << fmt->page_shift) - 1);
+	t->known_bits = fmt->valid | fmt->write | fmt->dirty | fmt->accessed | fmt->leaf |
+			fmt->contig | fmt->sw;
+	t->ad_bits = fmt->accessed | fmt->dirty;
+	err = pt_slab_init(t);
+	if (err)
+		goto free_table;
+	err = pt_dir_alloc(t, t->top_level, 0, &t->top);
+	if (err)
+		goto fini_slab;
+	*out = t;
+	return 0;
+
+fini_slab:
+	pt_slab_fini(t);
+free_table:
+	free(t);
+	return err;
+}
+
+HMMSIM_API void pt_table_destroy(struct pt_table *t)
+{
+	if (!t)
+		return;
+	/* Deferred frees still point at the table; directories die with their chunks. */
+	if (__atomic_load_n(&t->pending, __ATOMIC_ACQUIRE))
+		hmmsim_barrier();
+	pt_slab_fini(t);
+	free(t);
+}
+
+HMMSIM_API const struct pt_format *pt_table_format(const struct pt_table *t)
+{
+	return t->fmt;
+}
+
+HMMSIM_API const struct pt_geometry *pt_table_geometry(const struct pt_table *t)
+{
+	return &t->geo;
+}
+
+HMMSIM_API unsigned int pt_leaf_shift(const struct pt_table *t, pt_entry_t entry,
+				      unsigned int level)
+{
+	unsigned int shift = t->geo.shift[level];
+
+	if (pte_contig(t, entry))
+		shift += t->fmt->contig_shift[level];
+	return shift;
+}
+
+int pt_check_range(const struct pt_table *t, uint64_t va, uint64_t size)
+{
+	if (!size || va + size < va || !is_aligned(va | size, t->fmt->page_shift))
+		return -EINVAL;
+	if (va + size - 1 > t->fmt->last)
+		return -ERANGE;
+	return 0;
+}
+
+HMMSIM_API int pt_lookup(struct pt_table *t, uint64_t va, pt_entry_t *entry, unsigned int *level)
+{
+	const pt_entry_t *dir = t->top;
+	unsigned int l = t->top_level;
+	unsigned int idx;
+	pt_entry_t e;
+
+	if (unlikely(va > t->fmt->last))
+		return -ERANGE;
+	for (;;) {
+		idx = pt_index(t, va, l);
+		e = load_acquire(&dir[idx]);
+		if (!pte_is_table(t, e, l))
+			break;
+		dir = pte_table(t, e);
+		l--;
+	}
+	if (pte_empty(e))
+		return -ENOENT;
+	if (unlikely(pte_contig(t, e)))
+		e = load_acquire(&dir[idx & ~((1u << t->fmt->contig_shift[l]) - 1)]);
+	if (entry)
+		*entry = e;
+	if (level)
+		*level = l;
+	return 0;
+}
+
+pt_entry_t *pt_slot(struct pt_table *t, uint64_t va, unsigned int level, pt_entry_t **dir_out)
+{
+	pt_entry_t *dir = t->top;
+	unsigned int l = t->top_level;
+	pt_entry_t e;
+
+	for (; l > level; l--) {
+		e = load_acquire(&dir[pt_index(t, va, l)]);
+		if (!pte_is_table(t, e, l))
+			return NULL;
+		dir = pte_table(t, e);
+	}
+	*dir_out = dir;
+	return &dir[pt_index(t, va, level)];
+}
+
+/*
+ * Make sure the entry @slot of @dir (at @level) points at a directory and
+ * return it in *@child: the one there, or a new one. -EAGAIN when @dir died
+ * under us (start over from the top), -EEXIST when a leaf is in the way.
+ */
+static int get_or_install_dir(struct pt_table *t, pt_entry_t *dir, unsigned int level,
+			      pt_entry_t *slot, uint32_t birth, pt_entry_t **child)
+{
+	struct pt_dir *d = pt_dir_of(t, dir);
+	pt_entry_t *fresh, e;
+	int err;
+
+	e = load_acquire(slot);
+	if (pte_is_table(t, e, level)) {
+		*child = pte_table(t, e);
+		return 0;
+	}
+	if (!pte_empty(e))
+		return -EEXIST;
+
+	err = pt_dir_alloc(t, level - 1, birth, &fresh);
+	if (err)
+		return err;
+	pt_dir_lock(d);
+	if (d->state != PT_DIR_LIVE) {
+		err = -EAGAIN;
+	} else if (pte_empty(e = *slot)) {
+		store_release(slot, pte_mk_table(t, fresh));
+		WRITE_ONCE(d->count, d->count + 1);
+		*child = fresh;
+		fresh = NULL;
+	} else if (pte_is_table(t, e, level)) {
+		*child = pte_table(t, e);
+	} else {
+		err = -EEXIST;
+	}
+	pt_dir_unlock(d);
+	if (fresh)
+		pt_dir_free_now(t, fresh);
+	return err;
+}
+
+struct map_op {
+	unsigned int level;		/* level of the leaves */
+	unsigned int run;		/* items written per leaf: 1, or a contig run */
+	pt_entry_t next;		/* the next item to write, leaf bits included */
+	pt_entry_t step;		/* added to an item to get the next one */
+	uint32_t birth;
+};
+
+/*
+ * Fill the empty entries of @dir for [@va, @end) that lie in it. Returns the
+ * address reached, or a negative errno in *@err (-EAGAIN: @dir died).
+ */
+static uint64_t fill_dir(struct pt_table *t, struct map_op *op, pt_entry_t *dir, uint64_t va,
+			 uint64_t end, int *err)
+{
+	struct pt_dir *d = pt_dir_of(t, dir);
+	unsigned int shift = t->geo.shift[op->level];
+	unsigned int first = pt_index(t, va, op->level);
+	uint64_t dir_end, n, i;
+
+	dir_end = op->level == t->top_level ? end :
+		  align_down(va, t->geo.shift[op->level + 1]) + pt_span(t, op->level + 1);
+	if (dir_end > end || dir_end == 0)
+		dir_end = end;
+	n = (dir_end - va) >> shift;
+
+	pt_dir_lock(d);
+	if (d->state != PT_DIR_LIVE) {
+		pt_dir_unlock(d);
+		*err = -EAGAIN;
+		return va;
+	}
+	for (i = 0; i < n; i++) {
+		if (!pte_empty(dir[first + i])) {
+			pt_dir_unlock(d);
+			*err = -EEXIST;
+			return va;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		store_release(&dir[first + i], op->next);
+		op->next += op->step;
+	}
+	WRITE_ONCE(d->count, d->count + n);
+	pt_dir_unlock(d);
+	*err = 0;
+	return dir_end;
+}
+
+/* Map [@va, @end); on failure, returns the errno and in *@reached how far it got. */
+static int map_range(struct pt_table *t, struct map_op *op, uint64_t va, uint64_t end,
+		     uint64_t *reached)
+{
+	pt_entry_t *dir, *child;
+	unsigned int l;
+	int err = 0;
+
+	hs_rcu_read_lock();
+	while (va < end) {
+		dir = t->top;
+		for (l = t->top_level; l > op->level; l--) {
+			err = get_or_install_dir(t, dir, l, &dir[pt_index(t, va, l)], op->birth,
+						 &child);
+			if (err)
+				break;
+			dir = child;
+		}
+		if (!err)
+			va = fill_dir(t, op, dir, va, end, &err);
+		if (err == -EAGAIN)
+			continue;
+		if (err)
+			break;
+	}
+	hs_rcu_read_unlock();
+	*reached = va;
+	return err;
+}
+
+/* Which level holds leaves of 2^@lg2 bytes, and as runs of how many items. */
+static int leaf_level_of(const struct pt_table *t, unsigned int lg2, unsigned int *run)
+{
+	unsigned int l;
+
+	if (lg2 >= 64 || !(t->geo.page_sizes & (UINT64_C(1) << lg2)))
+		return -EINVAL;
+	for (l = 0; l < t->geo.levels; l++) {
+		if (t->geo.shift[l] == lg2) {
+			*run = 1;
+			return l;
+		}
+		if (t->fmt->contig_shift[l] && t->geo.shift[l] + t->fmt->contig_shift[l] == lg2) {
+			*run = 1u << t->fmt->contig_shift[l];
+			return l;
+		}
+	}
+	return -EINVAL;
+}
+
+uint32_t pt_new_birth(struct pt_table *t)
+{
+	uint32_t b;
+
+	do
+		b = __atomic_add_fetch(&t->op_seq, 1, __ATOMIC_RELAXED);
+	while (!b);
+	return b;
+}
+
+HMMSIM_API int pt_map(struct pt_table *t, uint64_t va, uint64_t size, unsigned int page_lg2,
+		      pt_entry_t entry, unsigned int flags)
+{
+	const struct pt_format *fmt = t->fmt;
+	struct map_op op;
+	uint64_t frames, reached;
+	int level, err;
+
+	err = pt_check_range(t, va, size);
+	if (err)
+		return err;
+	level = leaf_level_of(t, page_lg2, &op.run);
+	if (level < 0 || flags || !is_aligned(va | size, page_lg2))
+		return -EINVAL;
+	/* No engine bits, no unknown bits, and something besides the frame. */
+	if ((entry & (fmt->leaf | fmt->contig)) || (entry & ~(t->known_bits | t->pfn_field)) ||
+	    !(entry & ~t->pfn_field))
+		return -EINVAL;
+	/* The frame of the last page must fit the field. */
+	frames = size >> fmt->page_shift;
+	if (frames - 1 > (t->pfn_field >> fmt->page_shift) - pt_entry_pfn(fmt, entry))
+		return -EINVAL;
+
+	op.level = level;
+	op.step = pt_item_frames(t, level) << fmt->page_shift;
+	op.next = entry | (level ? fmt->leaf : 0) | (op.run > 1 ? fmt->contig : 0);
+	op.birth = pt_new_birth(t);
+	err = map_range(t, &op, va, va + size, &reached);
+	if (err)
+		pt_unmap_rollback(t, va, reached, va + size, op.birth);
+	return err;
+}
+
+/*
+ * Set or clear @bits in the leaf that translates @va, under its directory's
+ * lock so that a split, collapse or protect never loses the change.
+ */
+static int change_bits(struct pt_table *t, uint64_t va, pt_entry_t bits, bool set)
+{
+	pt_entry_t *dir, *slot, e;
+	struct pt_dir *d;
+	unsigned int l;
+	int ret;
+
+	if (va > t->fmt->last)
+		return -ERANGE;
+	if (!bits || (bits & ~(t->ad_bits | t->fmt->sw)))
+		return -EINVAL;
+	hs_rcu_read_lock();
+	for (;;) {
+		dir = t->top;
+		for (l = t->top_level;; l--) {
+			slot = &dir[pt_index(t, va, l)];
+			e = load_acquire(slot);
+			if (!pte_is_table(t, e, l))
+				break;
+			dir = pte_table(t, e);
+		}
+		if (!pt_entry_present(t->fmt, e)) {
+			ret = -ENOENT;
+			break;
+		}
+		d = pt_dir_of(t, dir);
+		pt_dir_lock(d);
+		if (d->state == PT_DIR_LIVE && *slot == e) {
+			ret = (e & bits) == bits;
+			store_release(slot, set ? e | bits : e & ~bits);
+			pt_dir_unlock(d);
+			break;
+		}
+		pt_dir_unlock(d);
+	}
+	hs_rcu_read_unlock();
+	return ret;
+}
+
+HMMSIM_API int pt_test_and_set_bits(struct pt_table *t, uint64_t va, pt_entry_t bits)
+{
+	return change_bits(t, va, bits, true);
+}
+
+HMMSIM_API int pt_test_and_clear_bits(struct pt_table *t, uint64_t va, pt_entry_t bits)
+{
+	return change_bits(t, va, bits, false);
+}
