@@ -9,6 +9,7 @@
 
 #ifdef HMMSIM_TSAN
 char hs_rcu_gp_token;
+char hs_rcu_barrier_token;
 #endif
 
 /* Registration depth of this thread: liburcu itself does not nest. */
@@ -44,6 +45,9 @@ HMMSIM_API void hmmsim_read_unlock(void)
 HMMSIM_API void hmmsim_barrier(void)
 {
 	urcu_memb_barrier();
+#ifdef HMMSIM_TSAN
+	__tsan_acquire(&hs_rcu_barrier_token);
+#endif
 }
 
 void hs_call_rcu(struct rcu_head *head, void (*fn)(struct rcu_head *head))

@@ -15,6 +15,7 @@
 void __tsan_acquire(void *addr);
 void __tsan_release(void *addr);
 extern char hs_rcu_gp_token;
+extern char hs_rcu_barrier_token;
 #endif
 
 static inline void hs_rcu_read_lock(void)
@@ -40,6 +41,14 @@ static inline void hs_rcu_callback_enter(struct rcu_head *head)
 #ifdef HMMSIM_TSAN
 	__tsan_acquire(head);
 	__tsan_acquire(&hs_rcu_gp_token);
+#endif
+}
+
+/* Called last by every hs_call_rcu() callback: what it did precedes a barrier. */
+static inline void hs_rcu_callback_exit(void)
+{
+#ifdef HMMSIM_TSAN
+	__tsan_release(&hs_rcu_barrier_token);
 #endif
 }
 

@@ -174,7 +174,9 @@ static void dir_free_rcu(struct rcu_head *head)
 
 	hs_rcu_callback_enter(head);
 	slab_put(t, d);
-	__atomic_fetch_sub(&t->pending, 1, __ATOMIC_RELAXED);
+	hs_rcu_callback_exit();
+	/* Last touch of the table: pt_table_destroy() may free it once pending is 0. */
+	__atomic_fetch_sub(&t->pending, 1, __ATOMIC_RELEASE);
 }
 
 /*

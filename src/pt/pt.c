@@ -189,53 +189,101 @@ static int get_or_install_dir(struct pt_table *t, pt_entry_t *dir, unsigned int 
 struct map_op {
 	unsigned int level;		/* level of the leaves */
 	unsigned int run;		/* items written per leaf: 1, or a contig run */
+	bool commit;			/* write; otherwise only prepare and check */
 	pt_entry_t next;		/* the next item to write, leaf bits included */
 	pt_entry_t step;		/* added to an item to get the next one */
 	uint32_t birth;
 };
 
 /*
- * Fill the empty entries of @dir for [@va, @end) that lie in it. Returns the
- * address reached, or a negative errno in *@err (-EAGAIN: @dir died).
+ * A subtree with no leaf: what PT_RECLAIM_KEEP leaves behind after an unmap.
+ * A large leaf may replace it. Context: the caller owns its range.
+ */
+static bool subtree_empty(struct pt_table *t, const pt_entry_t *dir, unsigned int level)
+{
+	unsigned int i;
+	pt_entry_t e;
+
+	if (!READ_ONCE(pt_dir_of(t, dir)->count))
+		return true;
+	for (i = 0; i < t->geo.entries[level]; i++) {
+		e = load_acquire(&dir[i]);
+		if (pte_empty(e))
+			continue;
+		if (!pte_is_table(t, e, level) || !subtree_empty(t, pte_table(t, e), level - 1))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Kill an empty subtree whose parent entry a leaf has just replaced (under
+ * the parent's lock: parent before child, as everywhere).
+ */
+static void kill_subtree(struct pt_table *t, pt_entry_t *dir, unsigned int level)
+{
+	struct pt_dir *d = pt_dir_of(t, dir);
+	unsigned int i;
+
+	for (i = 0; level && i < t->geo.entries[level]; i++)
+		if (pte_is_table(t, dir[i], level))
+			kill_subtree(t, pte_table(t, dir[i]), level - 1);
+	pt_dir_lock(d);
+	WRITE_ONCE(d->state, PT_DIR_DEAD);
+	pt_dir_unlock(d);
+	pt_dir_free_deferred(t, dir);
+}
+
+/*
+ * Fill (or, when preparing, check) the entries of @dir for [@va, @end) that
+ * lie in it. Each must be empty or, for a large leaf, an empty subtree that
+ * the leaf replaces. Returns the address reached, or a negative errno in
+ * *@err (-EAGAIN: @dir died under us).
  */
 static uint64_t fill_dir(struct pt_table *t, struct map_op *op, pt_entry_t *dir, uint64_t va,
 			 uint64_t end, int *err)
 {
 	struct pt_dir *d = pt_dir_of(t, dir);
-	unsigned int shift = t->geo.shift[op->level];
-	unsigned int first = pt_index(t, va, op->level);
-	uint64_t dir_end, n, i;
+	unsigned int l = op->level, first = pt_index(t, va, l);
+	uint64_t dir_end, n, i, filled = 0;
+	pt_entry_t e;
 
-	dir_end = op->level == t->top_level ? end :
-		  align_down(va, t->geo.shift[op->level + 1]) + pt_span(t, op->level + 1);
-	if (dir_end > end || dir_end == 0)
+	dir_end = l == t->top_level ? end :
+		  align_down(va, t->geo.shift[l + 1]) + pt_span(t, l + 1);
+	if (dir_end > end)
 		dir_end = end;
-	n = (dir_end - va) >> shift;
+	n = (dir_end - va) >> t->geo.shift[l];
 
 	pt_dir_lock(d);
-	if (d->state != PT_DIR_LIVE) {
-		pt_dir_unlock(d);
-		*err = -EAGAIN;
-		return va;
-	}
-	for (i = 0; i < n; i++) {
-		if (!pte_empty(dir[first + i])) {
-			pt_dir_unlock(d);
+	*err = d->state == PT_DIR_LIVE ? 0 : -EAGAIN;
+	for (i = 0; i < n && !*err; i++) {
+		e = dir[first + i];
+		if (!pte_empty(e) &&
+		    !(pte_is_table(t, e, l) && subtree_empty(t, pte_table(t, e), l - 1)))
 			*err = -EEXIST;
-			return va;
-		}
+	}
+	if (*err || !op->commit) {
+		pt_dir_unlock(d);
+		return *err ? va : dir_end;
 	}
 	for (i = 0; i < n; i++) {
+		e = dir[first + i];
 		store_release(&dir[first + i], op->next);
 		op->next += op->step;
+		if (pte_empty(e))
+			filled++;
+		else
+			kill_subtree(t, pte_table(t, e), l - 1);
 	}
-	WRITE_ONCE(d->count, d->count + n);
+	WRITE_ONCE(d->count, d->count + filled);
 	pt_dir_unlock(d);
-	*err = 0;
 	return dir_end;
 }
-
-/* Map [@va, @end); on failure, returns the errno and in *@reached how far it got. */
+/*
+ * Descend to each leaf directory of [@va, @end), installing directories on
+ * the way, and fill it. On failure, returns the errno and in *@reached how
+ * far the writes got.
+ */
 static int map_range(struct pt_table *t, struct map_op *op, uint64_t va, uint64_t end,
 		     uint64_t *reached)
 {
@@ -322,9 +370,19 @@ HMMSIM_API int pt_map(struct pt_table *t, uint64_t va, uint64_t size, unsigned i
 	op.step = pt_item_frames(t, level) << fmt->page_shift;
 	op.next = entry | (level ? fmt->leaf : 0) | (op.run > 1 ? fmt->contig : 0);
 	op.birth = pt_new_birth(t);
+	/*
+	 * A large leaf may replace empty subtrees, which a failure could not
+	 * bring back: make every directory and check every entry first, then
+	 * write. Level-0 leaves replace nothing and go in one pass.
+	 */
+	op.commit = level == 0;
 	err = map_range(t, &op, va, va + size, &reached);
+	if (!err && !op.commit) {
+		op.commit = true;
+		err = map_range(t, &op, va, va + size, &reached);
+	}
 	if (err)
-		pt_unmap_rollback(t, va, reached, va + size, op.birth);
+		pt_unmap_rollback(t, va, op.commit ? reached : va, va + size, op.birth);
 	return err;
 }
 
