@@ -134,6 +134,7 @@ static volatile uint64_t sink;
  * @nrd:	entries in @rd (a multiple of BATCH).
  * @conc_ns:	length of one concurrent-reader phase.
  * @run:	index of the current run.
+ * @runs:	runs in all.
  */
 struct ctx {
 	uint64_t pages;
@@ -143,6 +144,7 @@ struct ctx {
 	uint64_t nrd;
 	uint64_t conc_ns;
 	int run;
+	int runs;
 };
 
 static void put(int s, int f, const struct ctx *c, double v)
@@ -374,8 +376,8 @@ static double reader_phase(int s, void *obj, const struct ctx *c)
 	return rwlock_reader(obj, c, &misses[s]);
 }
 
-/* Reader throughput alone, then with the writer churning its range next door. */
-static void measure_readers(int s, void *obj, const struct ctx *c)
+/* One reader phase with the writer churning its range next door. */
+static double reader_phase_under_writer(int s, void *obj, const struct ctx *c, double *wops)
 {
 	struct churn w = {
 		.s = s,
@@ -383,11 +385,9 @@ static void measure_readers(int s, void *obj, const struct ctx *c)
 		.rw = s == S_RWLOCK ? obj : NULL,
 		.first = c->pages - CHURN_PAGES,
 	};
-	double alone, under;
 	pthread_t tid;
+	double under;
 	int ret;
-
-	alone = reader_phase(s, obj, c);
 
 	ret = pthread_create(&tid, NULL, churn_main, &w);
 	if (ret)
@@ -399,14 +399,80 @@ static void measure_readers(int s, void *obj, const struct ctx *c)
 	pthread_join(tid, NULL);
 	if (w.err)
 		die("%s: the writer failed: %lld", struct_names[s], w.err);
-
-	put(s, F_READER_ALONE, c, alone);
-	put(s, F_READER_UNDER, c, under);
-	put(s, F_READER_KEEP, c, under / alone);
-	put(s, F_WRITER_OPS, c, per_s(w.ops, w.ns));
+	*wops = per_s(w.ops, w.ns);
+	return under;
 }
 
-/* ---- one run per structure --------------------------------------------- */
+/*
+ * Reader throughput alone and under the writer, for the engine and the
+ * rwlock radix. The phases alternate (alone, under, alone, under...) and the
+ * structures too, CONC_ROUNDS times, so a slow spell of the host (this is a
+ * shared VM) falls on both sides of each ratio rather than on one.
+ */
+#define CONC_ROUNDS 3
+
+static void measure_readers(struct pt_table *t, struct radix_rw *rw, const struct ctx *c)
+{
+	static const int ss[] = { S_ENGINE, S_RWLOCK };
+	double alone[2] = { 0 }, under[2] = { 0 }, wops[2] = { 0 };
+
+	for (int round = 0; round < CONC_ROUNDS; round++) {
+		for (int k = 0; k < 2; k++) {
+			void *obj = ss[k] == S_ENGINE ? (void *)t : (void *)rw;
+			double ops;
+
+			alone[k] += reader_phase(ss[k], obj, c);
+			under[k] += reader_phase_under_writer(ss[k], obj, c, &ops);
+			wops[k] += ops;
+			/* The writer's deferred frees must not run under the next phase. */
+			if (ss[k] == S_ENGINE)
+				hmmsim_barrier();
+		}
+	}
+	for (int k = 0; k < 2; k++) {
+		put(ss[k], F_READER_ALONE, c, alone[k] / CONC_ROUNDS);
+		put(ss[k], F_READER_UNDER, c, under[k] / CONC_ROUNDS);
+		put(ss[k], F_READER_KEEP, c, under[k] / alone[k]);
+		put(ss[k], F_WRITER_OPS, c, wops[k] / CONC_ROUNDS);
+	}
+}
+
+/* ---- the structures of one run ------------------------------------------- */
+
+/*
+ * struct tables - every structure of a run, built one after the other and
+ * then measured workload by workload, so the engine and each baseline are
+ * timed close together (seconds, not a whole run, apart).
+ */
+struct tables {
+	struct pt_table *engine;
+	struct radix radix;
+	struct radix_rw rw;
+	struct lfht_map lfht;
+#ifdef HAVE_JUDY
+	struct judy_map judy;
+#endif
+};
+
+static void *table_of(struct tables *tb, int s)
+{
+	switch (s) {
+	case S_ENGINE:
+		return tb->engine;
+	case S_RADIX:
+		return &tb->radix;
+	case S_RWLOCK:
+		return &tb->rw;
+	case S_LFHT:
+		return &tb->lfht;
+#ifdef HAVE_JUDY
+	case S_JUDY:
+		return &tb->judy;
+#endif
+	default:
+		return NULL;
+	}
+}
 
 static void lookups(int s, void *obj, const struct ctx *c)
 {
@@ -479,38 +545,136 @@ static void engine_unmap_pages(struct pt_table *t, const struct ctx *c, int fiel
 	put(S_ENGINE, field, c, per_s(c->pages, now_ns() - t0));
 }
 
-static void run_engine(const struct ctx *c)
+/*
+ * Build structure @s page by page, as faults fill a table: time it, and take
+ * its memory (its own count and the RSS delta around the build).
+ */
+static void build(struct tables *tb, int s, const struct ctx *c)
 {
 	const struct pt_format *f = &pt_format_x86_64_4l;
-	uint64_t n = c->pages, rss0, t0;
+	uint64_t n = c->pages, rss0, t0, t1;
+	int ret = 0;
+
+	rss0 = rss_settle();
+	switch (s) {
+	case S_ENGINE:
+		tb->engine = engine_create(PT_RECLAIM_EAGER);
+		t0 = now_ns();
+		for (uint64_t i = 0; i < n && !ret; i++)
+			ret = pt_map(tb->engine, page_va(i), PAGE_SIZE, PAGE_SHIFT,
+				     engine_entry(f, i), 0);
+		t1 = now_ns();
+		pt_table_stats(tb->engine, &engine_stats);
+		engine_levels = pt_table_geometry(tb->engine)->levels;
+		put(s, F_BYTES, c, (double)engine_stats.bytes / n);
+		put(s, F_RESERVED, c, (double)engine_stats.reserved / n);
+		break;
+	case S_RADIX:
+		if (radix_init(&tb->radix))
+			die("radix_init: out of memory");
+		t0 = now_ns();
+		for (uint64_t i = 0; i < n && !ret; i++)
+			ret = radix_map(&tb->radix, page_va(i), base_val(i));
+		t1 = now_ns();
+		put(s, F_BYTES, c, (double)tb->radix.bytes / n);
+		break;
+	case S_RWLOCK:
+		if (radix_rw_init(&tb->rw))
+			die("radix_rw_init failed");
+		t0 = now_ns();
+		for (uint64_t i = 0; i < n && !ret; i++)
+			ret = radix_rw_map(&tb->rw, page_va(i), base_val(i));
+		t1 = now_ns();
+		put(s, F_BYTES, c, (double)tb->rw.r.bytes / n);
+		break;
+	case S_LFHT:
+		if (lfht_map_init(&tb->lfht, n))
+			die("cds_lfht_new failed");
+		t0 = now_ns();
+		for (uint64_t i = 0; i < n && !ret; i++)
+			ret = lfht_map_insert(&tb->lfht, page_va(i) >> PAGE_SHIFT, base_val(i));
+		t1 = now_ns();
+		put(s, F_NODE_BYTES, c, (double)tb->lfht.node_bytes / n);
+		break;
+#ifdef HAVE_JUDY
+	case S_JUDY:
+		tb->judy.arr = NULL;
+		t0 = now_ns();
+		for (uint64_t i = 0; i < n && !ret; i++)
+			ret = judy_map_insert(&tb->judy, page_va(i) >> PAGE_SHIFT, base_val(i));
+		t1 = now_ns();
+		put(s, F_BYTES, c, (double)judy_map_mem_used(&tb->judy) / n);
+		break;
+#endif
+	default:
+		return;
+	}
+	if (ret)
+		die("%s: mapping a page failed: %s", struct_names[s], strerror(-ret));
+	put(s, F_MAP, c, per_s(n, t1 - t0));
+	put(s, F_RSS, c, (double)(rss_bytes() - rss0) / n);
+}
+
+/* Unmap every page of @s one call at a time, timed, then free what is left. */
+static void teardown(struct tables *tb, int s, const struct ctx *c)
+{
+	uint64_t n = c->pages, t0, t1;
+	uint64_t bad = 0;
+
+	switch (s) {
+	case S_ENGINE:
+		engine_unmap_pages(tb->engine, c, F_UNMAP);
+		pt_table_destroy(tb->engine);
+		hmmsim_barrier();
+		return;
+	case S_RADIX:
+		t0 = now_ns();
+		for (uint64_t i = 0; i < n; i++)
+			bad += radix_unmap(&tb->radix, page_va(i)) != 1;
+		t1 = now_ns();
+		radix_destroy(&tb->radix);
+		break;
+	case S_RWLOCK:
+		t0 = now_ns();
+		for (uint64_t i = 0; i < n; i++)
+			bad += radix_rw_unmap(&tb->rw, page_va(i)) != 1;
+		t1 = now_ns();
+		radix_rw_destroy(&tb->rw);
+		break;
+	case S_LFHT:
+		t0 = now_ns();
+		for (uint64_t i = 0; i < n; i++)
+			bad += lfht_map_remove(&tb->lfht, page_va(i) >> PAGE_SHIFT) != 1;
+		t1 = now_ns();
+		lfht_map_destroy(&tb->lfht);
+		/* A million call_rcu frees: let them finish before timing anything else. */
+		urcu_memb_barrier();
+		break;
+#ifdef HAVE_JUDY
+	case S_JUDY:
+		t0 = now_ns();
+		for (uint64_t i = 0; i < n; i++)
+			bad += judy_map_remove(&tb->judy, page_va(i) >> PAGE_SHIFT) != 1;
+		t1 = now_ns();
+		judy_map_destroy(&tb->judy);
+		break;
+#endif
+	default:
+		return;
+	}
+	if (bad)
+		die("%s: %llu pages were not mapped at unmap", struct_names[s],
+		    (unsigned long long)bad);
+	put(s, F_UNMAP, c, per_s(n, t1 - t0));
+}
+
+/* The engine's ranged calls, and page-by-page unmap keeping empty directories. */
+static void engine_extras(const struct ctx *c)
+{
+	uint64_t n = c->pages, t0;
 	struct pt_table *t;
 	int64_t r;
 
-	/* Page by page, as faults fill a table; the table the lookups then use. */
-	rss0 = rss_settle();
-	t = engine_create(PT_RECLAIM_EAGER);
-	t0 = now_ns();
-	for (uint64_t i = 0; i < n; i++) {
-		int ret = pt_map(t, page_va(i), PAGE_SIZE, PAGE_SHIFT, engine_entry(f, i), 0);
-
-		if (ret)
-			die("pt_map of page %llu: %s", (unsigned long long)i, strerror(-ret));
-	}
-	put(S_ENGINE, F_MAP, c, per_s(n, now_ns() - t0));
-	put(S_ENGINE, F_RSS, c, (double)(rss_bytes() - rss0) / n);
-	pt_table_stats(t, &engine_stats);
-	engine_levels = pt_table_geometry(t)->levels;
-	put(S_ENGINE, F_BYTES, c, (double)engine_stats.bytes / n);
-	put(S_ENGINE, F_RESERVED, c, (double)engine_stats.reserved / n);
-
-	lookups(S_ENGINE, t, c);
-	measure_readers(S_ENGINE, t, c);
-	/* The writer's last directory frees must not run under the next timing. */
-	hmmsim_barrier();
-	engine_unmap_pages(t, c, F_UNMAP);
-	pt_table_destroy(t);
-
-	/* One ranged call each way, on a fresh table. */
 	t = engine_create(PT_RECLAIM_EAGER);
 	put(S_ENGINE, F_MAP_RANGE, c, engine_map_range(t, c));
 	verify(S_ENGINE, t, c);
@@ -521,10 +685,7 @@ static void run_engine(const struct ctx *c)
 	put(S_ENGINE, F_UNMAP_RANGE, c, per_s(n, now_ns() - t0));
 	pt_table_destroy(t);
 
-	/*
-	 * Page by page again, keeping empty directories: the same work as the
-	 * baselines' unmap, which clears leaves and frees nothing.
-	 */
+	/* The same work as the baselines' unmap, which clears leaves and frees nothing. */
 	t = engine_create(PT_RECLAIM_KEEP);
 	engine_map_range(t, c);
 	engine_unmap_pages(t, c, F_UNMAP_KEEP);
@@ -532,112 +693,31 @@ static void run_engine(const struct ctx *c)
 	hmmsim_barrier();
 }
 
-static void run_radix(const struct ctx *c)
+/* One run: build everything, then each workload on every structure in turn. */
+static void run_once(const struct ctx *c)
 {
-	uint64_t n = c->pages, rss0, t0;
-	struct radix r;
-
-	rss0 = rss_settle();
-	if (radix_init(&r))
-		die("radix_init: out of memory");
-	t0 = now_ns();
-	for (uint64_t i = 0; i < n; i++)
-		if (radix_map(&r, page_va(i), base_val(i)))
-			die("radix_map failed");
-	put(S_RADIX, F_MAP, c, per_s(n, now_ns() - t0));
-	put(S_RADIX, F_RSS, c, (double)(rss_bytes() - rss0) / n);
-	put(S_RADIX, F_BYTES, c, (double)r.bytes / n);
-
-	lookups(S_RADIX, &r, c);
-
-	t0 = now_ns();
-	for (uint64_t i = 0; i < n; i++)
-		if (radix_unmap(&r, page_va(i)) != 1)
-			die("radix_unmap failed");
-	put(S_RADIX, F_UNMAP, c, per_s(n, now_ns() - t0));
-	radix_destroy(&r);
-}
-
-static void run_rwlock(const struct ctx *c)
-{
-	uint64_t n = c->pages, rss0, t0;
-	struct radix_rw rw;
-
-	rss0 = rss_settle();
-	if (radix_rw_init(&rw))
-		die("radix_rw_init failed");
-	t0 = now_ns();
-	for (uint64_t i = 0; i < n; i++)
-		if (radix_rw_map(&rw, page_va(i), base_val(i)))
-			die("radix_rw_map failed");
-	put(S_RWLOCK, F_MAP, c, per_s(n, now_ns() - t0));
-	put(S_RWLOCK, F_RSS, c, (double)(rss_bytes() - rss0) / n);
-	put(S_RWLOCK, F_BYTES, c, (double)rw.r.bytes / n);
-
-	lookups(S_RWLOCK, &rw, c);
-	measure_readers(S_RWLOCK, &rw, c);
-
-	t0 = now_ns();
-	for (uint64_t i = 0; i < n; i++)
-		if (radix_rw_unmap(&rw, page_va(i)) != 1)
-			die("radix_rw_unmap failed");
-	put(S_RWLOCK, F_UNMAP, c, per_s(n, now_ns() - t0));
-	radix_rw_destroy(&rw);
-}
-
-static void run_lfht(const struct ctx *c)
-{
-	uint64_t n = c->pages, rss0, t0;
-	struct lfht_map m;
-
-	rss0 = rss_settle();
-	if (lfht_map_init(&m, n))
-		die("cds_lfht_new failed");
-	t0 = now_ns();
-	for (uint64_t i = 0; i < n; i++)
-		if (lfht_map_insert(&m, page_va(i) >> PAGE_SHIFT, base_val(i)))
-			die("cds_lfht_add_unique failed");
-	put(S_LFHT, F_MAP, c, per_s(n, now_ns() - t0));
-	put(S_LFHT, F_RSS, c, (double)(rss_bytes() - rss0) / n);
-	put(S_LFHT, F_NODE_BYTES, c, (double)m.node_bytes / n);
-
-	lookups(S_LFHT, &m, c);
-
-	t0 = now_ns();
-	for (uint64_t i = 0; i < n; i++)
-		if (lfht_map_remove(&m, page_va(i) >> PAGE_SHIFT) != 1)
-			die("cds_lfht_del failed");
-	put(S_LFHT, F_UNMAP, c, per_s(n, now_ns() - t0));
-	lfht_map_destroy(&m);
-	/* A million call_rcu frees: let them finish before timing anything else. */
-	urcu_memb_barrier();
-}
-
+	static const int order[] = { S_ENGINE, S_RADIX, S_RWLOCK, S_LFHT,
 #ifdef HAVE_JUDY
-static void run_judy(const struct ctx *c)
-{
-	uint64_t n = c->pages, rss0, t0;
-	struct judy_map m = { NULL };
-
-	rss0 = rss_settle();
-	t0 = now_ns();
-	for (uint64_t i = 0; i < n; i++)
-		if (judy_map_insert(&m, page_va(i) >> PAGE_SHIFT, base_val(i)))
-			die("JudyLIns failed");
-	put(S_JUDY, F_MAP, c, per_s(n, now_ns() - t0));
-	put(S_JUDY, F_RSS, c, (double)(rss_bytes() - rss0) / n);
-	put(S_JUDY, F_BYTES, c, (double)judy_map_mem_used(&m) / n);
-
-	lookups(S_JUDY, &m, c);
-
-	t0 = now_ns();
-	for (uint64_t i = 0; i < n; i++)
-		if (judy_map_remove(&m, page_va(i) >> PAGE_SHIFT) != 1)
-			die("JudyLDel failed");
-	put(S_JUDY, F_UNMAP, c, per_s(n, now_ns() - t0));
-	judy_map_destroy(&m);
-}
+				     S_JUDY,
 #endif
+	};
+	const int ns = (int)(sizeof(order) / sizeof(order[0]));
+	struct tables tb;
+
+	fprintf(stderr, "pt_bench: run %d/%d: build", c->run + 1, c->runs);
+	for (int k = 0; k < ns; k++)
+		build(&tb, order[k], c);
+	fputs(", lookups", stderr);
+	for (int k = 0; k < ns; k++)
+		lookups(order[k], table_of(&tb, order[k]), c);
+	fputs(", readers and writer", stderr);
+	measure_readers(tb.engine, &tb.rw, c);
+	fputs(", unmap", stderr);
+	for (int k = 0; k < ns; k++)
+		teardown(&tb, order[k], c);
+	fputs(", ranged\n", stderr);
+	engine_extras(c);
+}
 
 /* ---- ratios and targets ---------------------------------------------------- */
 
@@ -648,15 +728,18 @@ struct ratio_def {
 };
 
 static const struct ratio_def ratio_defs[] = {
-	{ "lookup_random_engine_vs_radix", S_ENGINE, F_LOOKUP_RANDOM_NS, S_RADIX, F_LOOKUP_RANDOM_NS },
+	{ "lookup_random_engine_vs_radix", S_ENGINE, F_LOOKUP_RANDOM_NS,
+	  S_RADIX, F_LOOKUP_RANDOM_NS },
 	{ "lookup_seq_engine_vs_radix", S_ENGINE, F_LOOKUP_SEQ_NS, S_RADIX, F_LOOKUP_SEQ_NS },
 	{ "lookup_random_engine_vs_radix_rwlock", S_ENGINE, F_LOOKUP_RANDOM_NS,
 	  S_RWLOCK, F_LOOKUP_RANDOM_NS },
-	{ "lookup_seq_engine_vs_radix_rwlock", S_ENGINE, F_LOOKUP_SEQ_NS, S_RWLOCK, F_LOOKUP_SEQ_NS },
+	{ "lookup_seq_engine_vs_radix_rwlock", S_ENGINE, F_LOOKUP_SEQ_NS,
+	  S_RWLOCK, F_LOOKUP_SEQ_NS },
 	{ "lookup_random_engine_vs_rculfhash", S_ENGINE, F_LOOKUP_RANDOM_NS,
 	  S_LFHT, F_LOOKUP_RANDOM_NS },
 	{ "lookup_seq_engine_vs_rculfhash", S_ENGINE, F_LOOKUP_SEQ_NS, S_LFHT, F_LOOKUP_SEQ_NS },
-	{ "lookup_random_engine_vs_judy", S_ENGINE, F_LOOKUP_RANDOM_NS, S_JUDY, F_LOOKUP_RANDOM_NS },
+	{ "lookup_random_engine_vs_judy", S_ENGINE, F_LOOKUP_RANDOM_NS,
+	  S_JUDY, F_LOOKUP_RANDOM_NS },
 	{ "lookup_seq_engine_vs_judy", S_ENGINE, F_LOOKUP_SEQ_NS, S_JUDY, F_LOOKUP_SEQ_NS },
 	{ "map_engine_vs_radix", S_ENGINE, F_MAP, S_RADIX, F_MAP },
 	{ "map_range_engine_vs_radix", S_ENGINE, F_MAP_RANGE, S_RADIX, F_MAP },
@@ -672,7 +755,8 @@ static const struct ratio_def ratio_defs[] = {
 	{ "rss_engine_vs_radix", S_ENGINE, F_RSS, S_RADIX, F_RSS },
 	{ "rss_engine_vs_rculfhash", S_ENGINE, F_RSS, S_LFHT, F_RSS },
 	{ "rss_engine_vs_judy", S_ENGINE, F_RSS, S_JUDY, F_RSS },
-	{ "reader_alone_engine_vs_radix_rwlock", S_ENGINE, F_READER_ALONE, S_RWLOCK, F_READER_ALONE },
+	{ "reader_alone_engine_vs_radix_rwlock", S_ENGINE, F_READER_ALONE,
+	  S_RWLOCK, F_READER_ALONE },
 	{ "reader_under_writer_engine_vs_radix_rwlock", S_ENGINE, F_READER_UNDER,
 	  S_RWLOCK, F_READER_UNDER },
 };
@@ -794,9 +878,12 @@ static void print_method(struct json *j, const struct opts *o)
 	json_obj(j, "concurrent");
 	json_u64(j, "threads", 2);
 	json_u64(j, "phase_ms", o->conc_ms);
+	json_u64(j, "rounds", CONC_ROUNDS);
 	json_u64(j, "writer_pages", CHURN_PAGES);
 	json_str(j, "reader",
-		 "random lookups (batches of 64 per section) over every page but the writer's");
+		 "random lookups (batches of 64 per section) over every page but the writer's; "
+		 "phases alternate alone / under the writer, engine then radix_rwlock, "
+		 "rounds times; figures are the means of a run's phases");
 	json_str(j, "writer",
 		 "unmaps the last 2 MiB of the range page by page and maps it back, in a loop; "
 		 "it shares the top, level-2 and level-1 directories with the reader's pages; "
@@ -909,7 +996,7 @@ static void usage(FILE *f)
 		"  --quick          smoke run: 1 run, 131072 pages, 25 ms phases\n"
 		"  --runs N         repetitions, median reported (default 5, at most %d)\n"
 		"  --pages N        4K pages in the range, a multiple of 512 (default 1048576)\n"
-		"  --duration-ms N  length of each concurrent reader phase (default 300)\n",
+		"  --duration-ms N  length of each concurrent reader phase (default 200)\n",
 		MAX_RUNS);
 }
 
@@ -956,7 +1043,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	/* --quick sets the defaults; explicit flags still win, in any order. */
 	o->runs = o->quick ? 1 : 5;
 	o->pages = o->quick ? UINT64_C(1) << 17 : UINT64_C(1) << 20;
-	o->conc_ms = o->quick ? 25 : 300;
+	o->conc_ms = o->quick ? 25 : 200;
 	if (runs != -1)
 		o->runs = (int)runs;
 	if (pages != -1)
@@ -985,6 +1072,7 @@ int main(int argc, char **argv)
 	lfht_reg = lfht_thread_register();
 
 	c.pages = o.pages;
+	c.runs = o.runs;
 	c.conc_ns = (uint64_t)o.conc_ms * 1000000u;
 	c.rnd = malloc(c.pages * sizeof(*c.rnd));
 	c.seq = malloc(c.pages * sizeof(*c.seq));
@@ -1003,27 +1091,14 @@ int main(int argc, char **argv)
 			for (int r = 0; r < MAX_RUNS; r++)
 				vals[s][f][r] = NAN;
 
-	for (c.run = 0; c.run < o.runs; c.run++) {
-		fprintf(stderr, "pt_bench: run %d/%d: engine", c.run + 1, o.runs);
-		run_engine(&c);
-		fputs(", radix", stderr);
-		run_radix(&c);
-		fputs(", radix_rwlock", stderr);
-		run_rwlock(&c);
-		fputs(", rculfhash", stderr);
-		run_lfht(&c);
-#ifdef HAVE_JUDY
-		fputs(", judy", stderr);
-		run_judy(&c);
-#endif
-		fputc('\n', stderr);
-	}
+	for (c.run = 0; c.run < o.runs; c.run++)
+		run_once(&c);
 	compute_ratios(o.runs);
 	print_report(&o, &c);
 
 	for (int s = 0; s < S_COUNT; s++) {
 		if (misses[s]) {
-			fprintf(stderr, "pt_bench: %s: %llu lookups of mapped pages found nothing\n",
+			fprintf(stderr, "pt_bench: %s: %llu lookups of mapped pages missed\n",
 				struct_names[s], (unsigned long long)misses[s]);
 			bad = 1;
 		}

@@ -50,10 +50,21 @@ _Static_assert(sizeof(struct pt_dir) == 32, "a directory header is 32 bytes");
 struct pt_chunk;
 
 struct pt_table {
+	/* Read by every lookup: kept together, copied out of the format. */
+	pt_entry_t *top;
+	pt_entry_t valid;		/* fmt->valid */
+	pt_entry_t table_mask;		/* fmt->valid | fmt->leaf */
+	uint64_t last;			/* fmt->last */
+	pt_entry_t contig_bit;		/* fmt->contig */
+	unsigned int unrolled;		/* levels of an unrolled lookup, or 0 */
+	uint64_t dir_mask;		/* index mask below the top */
+	uint64_t top_mask;		/* index mask of the top */
+	unsigned int top_level;
+	unsigned int top_shift;
+	unsigned int dir_shift;
+
 	const struct pt_format *fmt;
 	struct pt_geometry geo;
-	unsigned int top_level;
-	pt_entry_t *top;
 	pt_entry_t known_bits;		/* every attribute bit the format names */
 	pt_entry_t pfn_field;		/* the frame number field, in place */
 	pt_entry_t ad_bits;		/* accessed | dirty */
@@ -75,6 +86,19 @@ struct pt_table {
 	uint64_t dirs[PT_MAX_LEVELS];
 	uint64_t allocs, frees, pending;
 };
+
+/*
+ * Loading an entry that may lead to a directory: ordered by the address
+ * dependency, as rcu_dereference() is on every CPU hmmsim runs on, so a
+ * plain load. ThreadSanitizer does not model dependency ordering: there it
+ * is an acquire load, which pairs with the release store that published
+ * the directory.
+ */
+#ifdef HMMSIM_TSAN
+#define load_dep(p)	__atomic_load_n((p), __ATOMIC_ACQUIRE)
+#else
+#define load_dep(p)	__atomic_load_n((p), __ATOMIC_RELAXED)
+#endif
 
 /* Entry classification, the hot path's only decoding: masks, no calls. */
 static inline bool pte_empty(pt_entry_t e)

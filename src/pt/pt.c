@@ -15,6 +15,10 @@
 #include "base/alloc.h"
 #include "pt/internal.h"
 
+/* The valid and leaf bits of the unrolled lookup (x86's P and PSE). */
+#define X86_VALID	UINT64_C(0x1)
+#define X86_LEAF	UINT64_C(0x80)
+
 HMMSIM_API int pt_table_create(const struct pt_format *fmt, const struct pt_config *cfg,
 			       struct pt_table **out)
 {
@@ -38,6 +42,17 @@ HMMSIM_API int pt_table_create(const struct pt_format *fmt, const struct pt_conf
 	if (err)
 		goto free_table;
 	t->top_level = t->geo.levels - 1;
+	t->top_shift = t->geo.shift[t->top_level];
+	t->top_mask = t->geo.entries[t->top_level] - 1;
+	t->dir_shift = fmt->dir_shift;
+	t->dir_mask = (UINT64_C(1) << fmt->dir_shift) - 1;
+	t->valid = fmt->valid;
+	t->table_mask = fmt->valid | fmt->leaf;
+	t->last = fmt->last;
+	t->contig_bit = fmt->contig;
+	if (fmt->page_shift == 12 && fmt->dir_shift == 9 && fmt->valid == X86_VALID &&
+	    fmt->leaf == X86_LEAF && (t->geo.levels == 4 || t->geo.levels == 5))
+		t->unrolled = t->geo.levels;
 	t->pfn_field = ((UINT64_C(1) << fmt->oa_bits) - 1) << fmt->page_shift;
 	if (fmt->oa_bits + fmt->page_shift == 64)
 		t->pfn_field = ~((UINT64_C(1) << fmt->page_shift) - 1);
@@ -100,32 +115,107 @@ int pt_check_range(const struct pt_table *t, uint64_t va, uint64_t size)
 	return 0;
 }
 
-HMMSIM_API int pt_lookup(struct pt_table *t, uint64_t va, pt_entry_t *entry, unsigned int *level)
+/* What a lookup returns once it found the leaf @e at @l in @dir. */
+static __attribute__((always_inline)) inline int
+lookup_done(struct pt_table *t, const pt_entry_t *dir, uint64_t idx, pt_entry_t e,
+	    unsigned int l, pt_entry_t *entry, unsigned int *level)
 {
-	const pt_entry_t *dir = t->top;
-	unsigned int l = t->top_level;
-	unsigned int idx;
-	pt_entry_t e;
-
-	if (unlikely(va > t->fmt->last))
-		return -ERANGE;
-	for (;;) {
-		idx = pt_index(t, va, l);
-		e = load_acquire(&dir[idx]);
-		if (!pte_is_table(t, e, l))
-			break;
-		dir = pte_table(t, e);
-		l--;
-	}
 	if (pte_empty(e))
 		return -ENOENT;
-	if (unlikely(pte_contig(t, e)))
-		e = load_acquire(&dir[idx & ~((1u << t->fmt->contig_shift[l]) - 1)]);
+	if (unlikely(e & t->contig_bit))
+		e = load_acquire(&dir[idx & ~((UINT64_C(1) << t->fmt->contig_shift[l]) - 1)]);
 	if (entry)
 		*entry = e;
 	if (level)
 		*level = l;
 	return 0;
+}
+
+/* One level down, if @*e is a table entry: the next entry in *@e. */
+static __attribute__((always_inline)) inline bool
+lookup_step(const pt_entry_t **dir, uint64_t *idx, pt_entry_t *e, uint64_t va, unsigned int shift,
+	    uint64_t mask, pt_entry_t valid, pt_entry_t table_mask)
+{
+	if ((*e & table_mask) != valid)
+		return false;
+	/* A table entry is the address plus the valid bit: subtracting folds into the load. */
+	*dir = (const pt_entry_t *)(uintptr_t)(*e - valid);
+	*idx = (va >> shift) & mask;
+	*e = load_dep(&(*dir)[*idx]);
+	return true;
+}
+
+/*
+ * The lookup of the 4K-page, 512-entry geometries with x86's valid and leaf
+ * bits (x86-64 4- and 5-level, and device formats that choose the same
+ * bits), unrolled with immediate shifts and masks as generic_pt's
+ * PT_MAKE_LEVELS does: one load per level, one mask test per entry.
+ */
+
+static __attribute__((always_inline)) inline int
+lookup_512(struct pt_table *t, uint64_t va, pt_entry_t *entry, unsigned int *level,
+	   unsigned int levels)
+{
+	const pt_entry_t valid = X86_VALID, table_mask = X86_VALID | X86_LEAF;
+	const pt_entry_t *dir = t->top;
+	unsigned int l = levels - 1;
+	uint64_t idx;
+	pt_entry_t e;
+
+	if (unlikely(va > t->last))
+		return -ERANGE;
+	idx = (va >> (12 + 9 * l)) & t->top_mask;
+	e = load_dep(&dir[idx]);
+	if (levels == 5) {
+		if (!lookup_step(&dir, &idx, &e, va, 39, 511, valid, table_mask))
+			goto out;
+		l = 3;
+	}
+	if (!lookup_step(&dir, &idx, &e, va, 30, 511, valid, table_mask))
+		goto out;
+	l = 2;
+	if (!lookup_step(&dir, &idx, &e, va, 21, 511, valid, table_mask))
+		goto out;
+	l = 1;
+	if (!lookup_step(&dir, &idx, &e, va, 12, 511, valid, table_mask))
+		goto out;
+	l = 0;
+out:
+	return lookup_done(t, dir, idx, e, l, entry, level);
+}
+
+/* Any other geometry: the same walk as a loop. */
+static __attribute__((noinline)) int lookup_generic(struct pt_table *t, uint64_t va,
+						    pt_entry_t *entry, unsigned int *level)
+{
+	const pt_entry_t *dir = t->top;
+	unsigned int l = t->top_level, shift = t->top_shift;
+	uint64_t idx;
+	pt_entry_t e;
+
+	if (unlikely(va > t->last))
+		return -ERANGE;
+	idx = (va >> shift) & t->top_mask;
+	e = load_dep(&dir[idx]);
+	while (l) {
+		shift -= t->dir_shift;
+		if (!lookup_step(&dir, &idx, &e, va, shift, t->dir_mask, t->valid, t->table_mask))
+			break;
+		l--;
+	}
+	return lookup_done(t, dir, idx, e, l, entry, level);
+}
+
+HMMSIM_API int pt_lookup(struct pt_table *t, uint64_t va, pt_entry_t *entry, unsigned int *level)
+{
+	switch (t->unrolled) {
+	case 4:
+		return lookup_512(t, va, entry, level, 4);
+	case 5:
+		return lookup_512(t, va, entry, level, 5);
+	default:
+		return lookup_generic(t, va, entry, level);
+	}
 }
 
 pt_entry_t *pt_slot(struct pt_table *t, uint64_t va, unsigned int level, pt_entry_t **dir_out)
