@@ -6,5 +6,6 @@
 #include <hmmsim/base.h>
 #include <hmmsim/pt.h>
 #include <hmmsim/phys.h>
+#include <hmmsim/mm.h>
 
 #endif /* HMMSIM_H */

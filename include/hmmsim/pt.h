@@ -188,7 +188,9 @@ HMMSIM_API const struct pt_geometry *pt_table_geometry(const struct pt_table *t)
  * Look up the leaf that translates @va.
  * Context: inside a read-side section, concurrently with anything.
  * Returns 0 with the leaf in *@entry and its level in *@level (either may be
- * NULL), -ENOENT for a hole, -ERANGE for @va past the table's last address.
+ * NULL); -ENOENT for a hole, with the level of the empty entry in *@level
+ * (a hole at level 0 has a directory above it); -ERANGE for @va past the
+ * table's last address.
  * For a contiguous leaf, *@entry is the run's first item. A special entry is
  * a leaf here: test it with pt_entry_present().
  */

@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* mm internals shared by the files of src/mm/. */
+#ifndef HMMSIM_MM_INTERNAL_H
+#define HMMSIM_MM_INTERNAL_H
+
+#include <errno.h>
+#include <pthread.h>
+
+#include <hmmsim/mm.h>
+
+#include "base/compiler.h"
+
+/* ------------------------------------------------------------------------ */
+/* CPU entries on pt_format_x86_64_4l                                       */
+/* ------------------------------------------------------------------------ */
+
+#define _PAGE_PRESENT	(UINT64_C(1) << 0)
+#define _PAGE_RW	(UINT64_C(1) << 1)
+#define _PAGE_USER	(UINT64_C(1) << 2)
+#define _PAGE_ACCESSED	(UINT64_C(1) << 5)
+#define _PAGE_DIRTY	(UINT64_C(1) << 6)
+#define _PAGE_PSE	(UINT64_C(1) << 7)	/* set by the engine on PMD/PUD leaves */
+#define _PAGE_PROTNONE	(UINT64_C(1) << 8)	/* hmmsim: present but PROT_NONE */
+#define _PAGE_SPECIAL	(UINT64_C(1) << 9)	/* no refcounting: the zero pages */
+#define _PAGE_SWP_EXCL	(UINT64_C(1) << 10)	/* swap-format: anon-exclusive */
+#define _PAGE_SOFT_DIRTY (UINT64_C(1) << 11)
+#define SWP_TYPE_SHIFT	58
+#define SWP_TYPE_MASK	(UINT64_C(0x1f) << SWP_TYPE_SHIFT)
+
+/* Software entry types (the kernel's top swap types). */
+enum swp_type {
+	SWP_NONE = 0,
+	SWP_MIGRATION_READ,
+	SWP_MIGRATION_READ_EXCLUSIVE,
+	SWP_MIGRATION_WRITE,
+	SWP_DEVICE_READ,
+	SWP_DEVICE_WRITE,
+	SWP_DEVICE_EXCLUSIVE,
+};
+
+static inline pt_entry_t mk_pte(uint64_t pfn, pt_entry_t flags)
+{
+	return (pfn << MM_PAGE_SHIFT) | flags;
+}
+
+static inline uint64_t pte_pfn(pt_entry_t e)
+{
+	return pt_entry_pfn(&pt_format_x86_64_4l, e);
+}
+
+static inline bool pte_present(pt_entry_t e)
+{
+	return e & _PAGE_PRESENT;
+}
+
+static inline unsigned int pte_swp_type(pt_entry_t e)
+{
+	return pte_present(e) ? SWP_NONE : (e & SWP_TYPE_MASK) >> SWP_TYPE_SHIFT;
+}
+
+static inline pt_entry_t mk_swp_entry(unsigned int type, uint64_t pfn, bool exclusive)
+{
+	return ((pt_entry_t)type << SWP_TYPE_SHIFT) | (pfn << MM_PAGE_SHIFT) |
+	       (exclusive ? _PAGE_SWP_EXCL : 0);
+}
+
+/* The bits pt_map() accepts: the leaf bit is the engine's. */
+static inline pt_entry_t pte_for_map(pt_entry_t e)
+{
+	return e & ~_PAGE_PSE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Objects                                                                  */
+/* ------------------------------------------------------------------------ */
+
+struct mm_system {
+	struct phys_machine *machine;
+	struct phys_pool *pool;
+	struct phys_hugetlb *hugetlb;
+	enum mm_thp_mode thp;
+	pthread_mutex_t lock;		/* the list of processes */
+	struct mm_struct *mms;
+	unsigned int nr_mms;
+};
+
+struct vm_area_struct {
+	struct mm_struct *mm;
+	uint64_t start, end;
+	unsigned int flags;		/* VM_* */
+	uint64_t pgoff;			/* in pages: file offset, or start >> 12 at birth */
+	struct phys_file *file;		/* a file, shmem for shared anon, hugetlbfs */
+	uint8_t hugetlb_shift;		/* 21 or 30 for hugetlb VMAs */
+	bool anon_vma;			/* has had anonymous pages (fork copies it) */
+	bool resv_owner;		/* hugetlb: unfaulted pages hold reservations */
+};
+
+struct mm_struct {
+	struct mm_system *sys;
+	const struct mm_profile *profile;
+	struct pt_table *pt;
+	pthread_rwlock_t mmap_lock;
+	/*
+	 * Serialises entry changes made under the mmap_lock held for reading
+	 * (faults): the kernel's page-table lock, one per mm here. Never held
+	 * across a notifier call.
+	 */
+	pthread_mutex_t ptl;
+	struct vm_area_struct **vmas;	/* sorted by address */
+	size_t nr_vmas, cap_vmas;
+	struct mmu_notifier *subs;
+	struct folio *huge_zero;	/* held (one reference) once this mm used it */
+	struct mm_struct *next;		/* the system's list */
+	struct mm_stats stats;		/* counters, atomic */
+};
+
+#define MM_STAT_INC(mm, field) __atomic_fetch_add(&(mm)->stats.field, 1, __ATOMIC_RELAXED)
+#define MM_STAT_ADD(mm, field, n) __atomic_fetch_add(&(mm)->stats.field, (n), __ATOMIC_RELAXED)
+#define MM_STAT_SUB(mm, field, n) __atomic_fetch_sub(&(mm)->stats.field, (n), __ATOMIC_RELAXED)
+
+static inline bool vma_is_anonymous(const struct vm_area_struct *vma)
+{
+	return (vma->flags & VM_ANON) && !(vma->flags & VM_SHARED);
+}
+
+static inline bool vma_is_hugetlb(const struct vm_area_struct *vma)
+{
+	return vma->flags & VM_HUGETLB;
+}
+
+/* The file page index of @addr in @vma. */
+static inline uint64_t vma_pgoff_of(const struct vm_area_struct *vma, uint64_t addr)
+{
+	return vma->pgoff + ((addr - vma->start) >> MM_PAGE_SHIFT);
+}
+
+static inline struct folio *pfn_folio(struct mm_struct *mm, uint64_t pfn)
+{
+	return phys_pfn_to_folio(mm->sys->machine, pfn);
+}
+
+/* The page of @folio that frame @pfn is. */
+static inline uint64_t folio_page_idx(const struct folio *folio, uint64_t pfn)
+{
+	return pfn - folio_pfn(folio);
+}
+
+static inline uint64_t round_up_to(uint64_t x, uint64_t a)
+{
+	return (x + a - 1) & ~(a - 1);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Functions shared between files                                           */
+/* ------------------------------------------------------------------------ */
+
+/* system.c */
+int mm_alloc(struct mm_system *sys, const struct mm_profile *profile, struct mm_struct **out);
+void mm_free(struct mm_struct *mm);
+
+/* mmap.c */
+int do_munmap(struct mm_struct *mm, uint64_t start, uint64_t end);
+
+/* vma.c */
+struct vm_area_struct *vma_alloc(struct mm_struct *mm, uint64_t start, uint64_t end,
+				 unsigned int flags);
+void vma_free(struct vm_area_struct *vma);
+int vma_insert(struct mm_struct *mm, struct vm_area_struct *vma);
+void vma_remove(struct mm_struct *mm, struct vm_area_struct *vma);
+size_t vma_index(struct mm_struct *mm, uint64_t addr);
+int vma_split(struct vm_area_struct *vma, uint64_t addr, struct vm_area_struct **tail);
+int vma_split_range(struct mm_struct *mm, uint64_t start, uint64_t end);
+uint64_t get_unmapped_area(struct mm_struct *mm, uint64_t len, uint64_t align, uint64_t offset);
+bool range_fully_mapped(struct mm_struct *mm, uint64_t start, uint64_t end);
+
+/* notifier.c */
+void mmu_notifier_range_init(struct mmu_notifier_range *r, enum mmu_notifier_event event,
+			     struct mm_struct *mm, uint64_t start, uint64_t end);
+void mmu_notifier_invalidate_range_start(struct mmu_notifier_range *r);
+void mmu_notifier_invalidate_range_end(struct mmu_notifier_range *r);
+void mmu_notifier_release(struct mm_struct *mm);
+
+/* Page-table helpers (pgtable.c). Context: mmap_lock, and ptl or write. */
+int mm_get_pte(struct mm_struct *mm, uint64_t addr, pt_entry_t *e, unsigned int *level);
+int mm_set_pte(struct mm_struct *mm, uint64_t addr, unsigned int level, pt_entry_t e);
+void mm_clear_pte(struct mm_struct *mm, uint64_t addr, unsigned int level);
+void mm_update_pte(struct mm_struct *mm, uint64_t addr, unsigned int level, pt_entry_t set,
+		   pt_entry_t clear);
+
+/* huge.c */
+bool thp_eligible(struct vm_area_struct *vma, uint64_t addr);
+int split_huge_pmd(struct vm_area_struct *vma, uint64_t addr);
+int split_huge_pmd_edges(struct mm_struct *mm, uint64_t start, uint64_t end);
+int do_huge_pmd_anonymous_page(struct vm_area_struct *vma, uint64_t addr, unsigned int flags);
+int do_huge_pmd_wp_page(struct vm_area_struct *vma, uint64_t addr, pt_entry_t pmd,
+			unsigned int flags);
+void mm_put_huge_zero(struct mm_struct *mm);
+int mm_get_huge_zero(struct mm_struct *mm, struct folio **out);
+void folio_note_partial_unmap(struct mm_struct *mm, struct folio *folio);
+
+/* zap.c: unmap leaves of [start, end) inside @vma, with accounting. */
+void zap_vma_range(struct vm_area_struct *vma, uint64_t start, uint64_t end);
+
+/* fault.c */
+int mm_fault_locked(struct mm_struct *mm, uint64_t addr, unsigned int flags);
+
+/* mprotect.c */
+int change_protection(struct vm_area_struct *vma, uint64_t start, uint64_t end);
+
+/* hugetlb.c */
+int hugetlb_fault(struct vm_area_struct *vma, uint64_t addr, unsigned int flags);
+int hugetlb_reserve(struct vm_area_struct *vma);
+void hugetlb_unreserve_range(struct vm_area_struct *vma, uint64_t start, uint64_t end);
+
+#endif /* HMMSIM_MM_INTERNAL_H */

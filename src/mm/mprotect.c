@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* mprotect and madvise: changing what VMAs allow and what their entries hold. */
+#include "mm/internal.h"
+
+/* PROTECTION_VMA notifications cover at most one top-level (P4D) chunk each. */
+#define PROT_CHUNK_SHIFT 39
+
+struct prot_walk {
+	struct vm_area_struct *vma;
+	struct mmu_notifier_range range;
+	bool open;
+	uint64_t end;
+};
+
+static void prot_notify(struct prot_walk *w, uint64_t va)
+{
+	uint64_t chunk_end;
+
+	if (w->open && va < w->range.end)
+		return;
+	if (w->open)
+		mmu_notifier_invalidate_range_end(&w->range);
+	chunk_end = align_down(va, PROT_CHUNK_SHIFT) + (UINT64_C(1) << PROT_CHUNK_SHIFT);
+	mmu_notifier_range_init(&w->range, MMU_NOTIFY_PROTECTION_VMA, w->vma->mm, va,
+				chunk_end < w->end ? chunk_end : w->end);
+	mmu_notifier_invalidate_range_start(&w->range);
+	w->open = true;
+}
+
+/* The protection one present leaf gets under its VMA's new flags. */
+static int prot_leaf(void *arg, uint64_t va, uint64_t size, pt_entry_t e, unsigned int level)
+{
+	struct prot_walk *w = arg;
+	struct vm_area_struct *vma = w->vma;
+	pt_entry_t set = 0, clear = _PAGE_RW | _PAGE_PROTNONE;
+	struct folio *folio;
+
+	if (!pte_present(e))
+		return 0;	/* device-private entries: the hmm layer's (write removal) */
+	prot_notify(w, va);
+	if (!(vma->flags & VM_READ)) {
+		set = _PAGE_PROTNONE;
+	} else if ((vma->flags & VM_WRITE) && !(e & _PAGE_SPECIAL)) {
+		/* can_change_pte_writable: shared, or an exclusive anon page. */
+		folio = pfn_folio(vma->mm, pte_pfn(e));
+		if ((vma->flags & VM_SHARED) ||
+		    (folio && folio_test_anon(folio) &&
+		     folio_page_anon_exclusive(folio, level ? 0 : folio_page_idx(folio, pte_pfn(e)))))
+			set = _PAGE_RW;
+	}
+	clear &= ~set;
+	if ((e | set) != e || (e & clear))
+		mm_update_pte(vma->mm, va, level, set, clear);
+	return 0;
+}
+
+/*
+ * change_protection over [@start, @end) of @vma (already split to it),
+ * with the kernel's lazy notification: it starts at the first populated
+ * entry, and nothing is sent when nothing is populated.
+ */
+int change_protection(struct vm_area_struct *vma, uint64_t start, uint64_t end)
+{
+	static const struct pt_walk_ops ops = { .leaf = prot_leaf };
+	struct prot_walk w = { .vma = vma, .end = end };
+
+	pt_walk(vma->mm->pt, start, end - start, &ops, &w);
+	if (w.open)
+		mmu_notifier_invalidate_range_end(&w.range);
+	return 0;
+}
+
+static int check_range(struct mm_struct *mm, uint64_t addr, uint64_t *len)
+{
+	if (!mm || !*len || (addr & (MM_PAGE_SIZE - 1)))
+		return -EINVAL;
+	*len = round_up_to(*len, MM_PAGE_SIZE);
+	if (!*len || addr + *len < addr || addr + *len > MM_TASK_SIZE)
+		return -EINVAL;
+	return 0;
+}
+
+/* Split VMAs and PMD leaves so that [@start, @end) is whole VMAs. */
+static int isolate_range(struct mm_struct *mm, uint64_t start, uint64_t end)
+{
+	int err = vma_split_range(mm, start, end);
+
+	return err ? err : split_huge_pmd_edges(mm, start, end);
+}
+
+HMMSIM_API int mm_mprotect(struct mm_struct *mm, uint64_t addr, uint64_t len, unsigned int prot)
+{
+	struct vm_area_struct *vma;
+	uint64_t end;
+	size_t i;
+	int err;
+
+	err = check_range(mm, addr, &len);
+	if (err || (prot & ~(MM_PROT_READ | MM_PROT_WRITE)))
+		return err ? err : -EINVAL;
+	end = addr + len;
+	mmap_write_lock(mm);
+	err = range_fully_mapped(mm, addr, end) ? isolate_range(mm, addr, end) : -ENOMEM;
+	for (i = vma_index(mm, addr); !err && i < mm->nr_vmas && mm->vmas[i]->start < end; i++) {
+		vma = mm->vmas[i];
+		vma->flags &= ~(VM_READ | VM_WRITE);
+		if (prot)
+			vma->flags |= VM_READ;
+		if (prot & MM_PROT_WRITE)
+			vma->flags |= VM_WRITE;
+		change_protection(vma, vma->start, vma->end);
+	}
+	mmap_write_unlock(mm);
+	return err;
+}
+
+/* MADV_DONTNEED: zap, keep the VMA and the page tables. CLEAR per VMA. */
+static int madvise_dontneed(struct vm_area_struct *vma, uint64_t start, uint64_t end)
+{
+	struct mmu_notifier_range range;
+	uint64_t hmask;
+	int err;
+
+	if (vma_is_hugetlb(vma)) {
+		hmask = (UINT64_C(1) << vma->hugetlb_shift) - 1;
+		if ((start & hmask) || (end & hmask))
+			return -EINVAL;
+	}
+	mmu_notifier_range_init(&range, MMU_NOTIFY_CLEAR, vma->mm, start, end);
+	mmu_notifier_invalidate_range_start(&range);
+	err = split_huge_pmd_edges(vma->mm, start, end);
+	if (!err)
+		zap_vma_range(vma, start, end);
+	mmu_notifier_invalidate_range_end(&range);
+	return err;
+}
+
+struct free_walk {
+	struct mm_struct *mm;
+};
+
+/* MADV_FREE on one leaf: clean it (lazyfree); there is no reclaim to take it. */
+static int free_leaf(void *arg, uint64_t va, uint64_t size, pt_entry_t e, unsigned int level)
+{
+	struct free_walk *w = arg;
+	struct folio *folio;
+
+	if (!pte_present(e) || (e & _PAGE_SPECIAL))
+		return 0;
+	folio = pfn_folio(w->mm, pte_pfn(e));
+	if (folio && folio_test_anon(folio))
+		folio_clear_dirty(folio);
+	mm_update_pte(w->mm, va, level, 0, _PAGE_DIRTY);
+	return 0;
+}
+
+/*
+ * MADV_FREE: CLEAR over the range; a THP the range cuts is split (PMD, then
+ * the folio when this mm alone maps it, as madvise_free_huge_pmd does).
+ */
+static int madvise_free(struct vm_area_struct *vma, uint64_t start, uint64_t end)
+{
+	static const struct pt_walk_ops ops = { .leaf = free_leaf };
+	struct free_walk w = { .mm = vma->mm };
+	struct mmu_notifier_range range;
+	const uint64_t edges[2] = { start, end };
+	struct folio *folio;
+	unsigned int i, level;
+	pt_entry_t e;
+	int err;
+
+	if (!vma_is_anonymous(vma))
+		return -EINVAL;
+	mmu_notifier_range_init(&range, MMU_NOTIFY_CLEAR, vma->mm, start, end);
+	mmu_notifier_invalidate_range_start(&range);
+	err = split_huge_pmd_edges(vma->mm, start, end);
+	for (i = 0; !err && i < 2; i++) {
+		if (is_aligned(edges[i], MM_PMD_SHIFT) || mm_get_pte(vma->mm, edges[i], &e, &level) ||
+		    !pte_present(e) || (e & _PAGE_SPECIAL))
+			continue;
+		folio = pfn_folio(vma->mm, pte_pfn(e));
+		if (folio && folio_test_large(folio) && folio_trylock(folio)) {
+			split_folio(folio);	/* -EBUSY when shared or pinned: left whole */
+			folio_unlock(folio);
+		}
+	}
+	if (!err)
+		pt_walk(vma->mm->pt, start, end - start, &ops, &w);
+	mmu_notifier_invalidate_range_end(&range);
+	return err;
+}
+
+HMMSIM_API int mm_madvise(struct mm_struct *mm, uint64_t addr, uint64_t len,
+			  enum mm_advice advice)
+{
+	struct vm_area_struct *vma;
+	uint64_t end, s, e;
+	size_t i;
+	int err;
+
+	err = check_range(mm, addr, &len);
+	if (err || (unsigned int)advice > MM_MADV_NOHUGEPAGE)
+		return err ? err : -EINVAL;
+	end = addr + len;
+	mmap_write_lock(mm);
+	err = range_fully_mapped(mm, addr, end) ? 0 : -ENOMEM;
+	if (!err && (advice == MM_MADV_HUGEPAGE || advice == MM_MADV_NOHUGEPAGE))
+		err = vma_split_range(mm, addr, end);
+	for (i = vma_index(mm, addr); !err && i < mm->nr_vmas && mm->vmas[i]->start < end; i++) {
+		vma = mm->vmas[i];
+		s = vma->start > addr ? vma->start : addr;
+		e = vma->end < end ? vma->end : end;
+		switch (advice) {
+		case MM_MADV_DONTNEED:
+			err = madvise_dontneed(vma, s, e);
+			break;
+		case MM_MADV_FREE:
+			err = madvise_free(vma, s, e);
+			break;
+		case MM_MADV_HUGEPAGE:
+			vma->flags = (vma->flags & ~VM_NOHUGEPAGE) | VM_HUGEPAGE;
+			break;
+		case MM_MADV_NOHUGEPAGE:
+			vma->flags = (vma->flags & ~VM_HUGEPAGE) | VM_NOHUGEPAGE;
+			break;
+		}
+	}
+	mmap_write_unlock(mm);
+	return err;
+}
