@@ -120,8 +120,11 @@ static __attribute__((always_inline)) inline int
 lookup_done(struct pt_table *t, const pt_entry_t *dir, uint64_t idx, pt_entry_t e,
 	    unsigned int l, pt_entry_t *entry, unsigned int *level)
 {
-	if (pte_empty(e))
+	if (pte_empty(e)) {
+		if (level)
+			*level = l;
 		return -ENOENT;
+	}
 	if (unlikely(e & t->contig_bit))
 		e = load_acquire(&dir[idx & ~((UINT64_C(1) << t->fmt->contig_shift[l]) - 1)]);
 	if (entry)
