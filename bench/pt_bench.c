@@ -181,11 +181,10 @@ static inline uint64_t base_val(uint64_t i)
 	return ((PFN0 + i) << PAGE_SHIFT) | 1;
 }
 
+/* The engine's translation-only lookup, the one a TLB fill would use. */
 static inline uint64_t engine_get(struct pt_table *t, uint64_t va)
 {
-	pt_entry_t e;
-
-	return pt_lookup(t, va, &e, NULL) ? 0 : e;
+	return pt_lookup_entry(t, va);
 }
 
 static inline double per_s(uint64_t n, uint64_t ns)

@@ -147,6 +147,15 @@ HMMSIM_API struct phys_pool *mm_system_pool(struct mm_system *sys);
 HMMSIM_API struct phys_hugetlb *mm_system_hugetlb(struct mm_system *sys);
 
 /*
+ * The deferred-split shrinker (deferred_split_scan): split every large anon
+ * folio that a partial unmap queued, if it can be split (no PMD maps it, no
+ * pin or other extra reference). The page-table entries stay as they are.
+ * Context: no process of @sys is being changed meanwhile.
+ * Returns the number of folios split.
+ */
+HMMSIM_API int64_t mm_system_shrink(struct mm_system *sys);
+
+/*
  * Check every process of @sys and the accounting invariant of every folio
  * they map (cpu-mm-spec §12.1): refcount == the leaf, device-private and
  * device-exclusive entries that map it in all page tables + the page-cache

@@ -197,6 +197,14 @@ HMMSIM_API const struct pt_geometry *pt_table_geometry(const struct pt_table *t)
 HMMSIM_API int pt_lookup(struct pt_table *t, uint64_t va, pt_entry_t *entry, unsigned int *level);
 
 /*
+ * The translation-only lookup: the leaf that translates @va (as pt_lookup()
+ * gives it), or 0 for a hole or an address past the table. The cheapest
+ * call for callers that need no level (a TLB fill).
+ * Context: inside a read-side section, concurrently with anything.
+ */
+HMMSIM_API pt_entry_t pt_lookup_entry(struct pt_table *t, uint64_t va);
+
+/*
  * log2 of the bytes a leaf found at @level maps: the level's item size, or
  * its contiguous size when @entry has the contiguous bit.
  */

@@ -5,6 +5,8 @@
  * only the page table: the folio stays compound), and the deferred-split
  * bookkeeping. There is no anonymous PUD THP, as in Linux.
  */
+#include <stdlib.h>
+
 #include "mm/internal.h"
 
 #define FAULT_FALLBACK	1
@@ -59,8 +61,61 @@ void folio_note_partial_unmap(struct mm_struct *mm, struct folio *folio)
 	    (uint64_t)folio_nr_pages_mapped(folio) == folio_nr_pages(folio) ||
 	    (folio_flags(folio) & FOLIO_DEFERRED_SPLIT))
 		return;
+	pthread_mutex_lock(&mm->sys->lock);
+	if (mm->sys->nr_deferred == mm->sys->cap_deferred) {
+		size_t cap = mm->sys->cap_deferred ? 2 * mm->sys->cap_deferred : 64;
+		struct deferred *d = realloc(mm->sys->deferred, cap * sizeof(*d));
+
+		if (!d) {
+			/* Not queued: it is split when freed, as without the shrinker. */
+			pthread_mutex_unlock(&mm->sys->lock);
+			return;
+		}
+		mm->sys->deferred = d;
+		mm->sys->cap_deferred = cap;
+	}
+	mm->sys->deferred[mm->sys->nr_deferred].folio = folio;
+	mm->sys->deferred[mm->sys->nr_deferred++].pfn = folio_pfn(folio);
+	pthread_mutex_unlock(&mm->sys->lock);
 	folio_set_flags(folio, FOLIO_DEFERRED_SPLIT);
 	MM_STAT_INC(mm, deferred_split);
+}
+
+/*
+ * deferred_split_scan: split the queued folios that can be split (no PMD
+ * maps them, no unexpected reference). The queue holds no reference: a
+ * folio freed meanwhile fails the speculative get or the pfn check.
+ * hmmsim keeps the mappings in place while splitting (the pages do not
+ * move), so no mirror is invalidated.
+ */
+HMMSIM_API int64_t mm_system_shrink(struct mm_system *sys)
+{
+	struct deferred *q;
+	size_t n, i;
+	int64_t split = 0;
+
+	pthread_mutex_lock(&sys->lock);
+	q = sys->deferred;
+	n = sys->nr_deferred;
+	sys->deferred = NULL;
+	sys->nr_deferred = sys->cap_deferred = 0;
+	pthread_mutex_unlock(&sys->lock);
+	for (i = 0; i < n; i++) {
+		struct folio *folio = q[i].folio;
+
+		if (!folio_try_get(folio))
+			continue;
+		if (folio_pfn(folio) == q[i].pfn && folio_test_large(folio) &&
+		    (folio_flags(folio) & FOLIO_DEFERRED_SPLIT) && folio_trylock(folio)) {
+			folio_clear_flags(folio, FOLIO_DEFERRED_SPLIT);
+			if (!split_folio(folio))
+				split++;
+			folio_unlock(folio);
+		}
+		folio_put(folio);
+	}
+	free(q);
+	return split;
 }
 
 /* Is the PMD slot of @addr still empty (no leaf, no PTE table)? Under the ptl. */

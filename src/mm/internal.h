@@ -82,6 +82,12 @@ struct mm_system {
 	pthread_mutex_t lock;		/* the list of processes */
 	struct mm_struct *mms;
 	unsigned int nr_mms;
+	/* The deferred-split queue: folios and the pfn they had when queued. */
+	struct deferred {
+		struct folio *folio;
+		uint64_t pfn;
+	} *deferred;
+	size_t nr_deferred, cap_deferred;
 };
 
 struct vm_area_struct {

@@ -108,6 +108,7 @@ HMMSIM_API int mm_system_destroy(struct mm_system *sys)
 		return -EINVAL;
 	if (sys->nr_mms)
 		return -EBUSY;
+	free(sys->deferred);
 	phys_hugetlb_destroy(sys->hugetlb);
 	phys_pool_destroy(sys->pool);
 	phys_machine_destroy(sys->machine);

@@ -209,6 +209,24 @@ static __attribute__((noinline)) int lookup_generic(struct pt_table *t, uint64_t
 	return lookup_done(t, dir, idx, e, l, entry, level);
 }
 
+HMMSIM_API pt_entry_t pt_lookup_entry(struct pt_table *t, uint64_t va)
+{
+	pt_entry_t e = 0;
+
+	switch (t->unrolled) {
+	case 4:
+		lookup_512(t, va, &e, NULL, 4);
+		break;
+	case 5:
+		lookup_512(t, va, &e, NULL, 5);
+		break;
+	default:
+		lookup_generic(t, va, &e, NULL);
+		break;
+	}
+	return e;
+}
+
 HMMSIM_API int pt_lookup(struct pt_table *t, uint64_t va, pt_entry_t *entry, unsigned int *level)
 {
 	switch (t->unrolled) {
