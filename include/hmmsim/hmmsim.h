@@ -7,5 +7,6 @@
 #include <hmmsim/pt.h>
 #include <hmmsim/phys.h>
 #include <hmmsim/mm.h>
+#include <hmmsim/hmm.h>
 
 #endif /* HMMSIM_H */

@@ -145,6 +145,8 @@ HMMSIM_API enum mm_thp_mode mm_system_thp(const struct mm_system *sys);
 /* The system memory pool (for files, device pools beside it, checks). */
 HMMSIM_API struct phys_pool *mm_system_pool(struct mm_system *sys);
 HMMSIM_API struct phys_hugetlb *mm_system_hugetlb(struct mm_system *sys);
+/* The frame-number space of @sys (for phys_pfn_to_folio()). */
+HMMSIM_API struct phys_machine *mm_system_machine(struct mm_system *sys);
 
 /*
  * The deferred-split shrinker (deferred_split_scan): split every large anon

@@ -10,6 +10,8 @@
  * notifier, then takes it again and checks the entry did not change, as
  * the kernel's pte_same() check does; if it did, the fault is retried.
  */
+#include <sched.h>
+
 #include "mm/internal.h"
 
 #define FAULT_FALLBACK	1
@@ -213,6 +215,75 @@ put_old:
 	return err;
 }
 
+static mm_device_fault_fn device_fault;
+
+void mm_set_device_fault_handler(mm_device_fault_fn fn)
+{
+	__atomic_store_n(&device_fault, fn, __ATOMIC_RELEASE);
+}
+
+int restore_exclusive_pte(struct vm_area_struct *vma, uint64_t addr, pt_entry_t orig)
+{
+	struct mm_struct *mm = vma->mm;
+	struct mmu_notifier_range range;
+	struct folio *folio;
+	unsigned int level;
+	pt_entry_t e;
+	int err = 0;
+
+	mmu_notifier_range_init(&range, MMU_NOTIFY_EXCLUSIVE, mm, align_down(addr, MM_PAGE_SHIFT),
+				align_down(addr, MM_PAGE_SHIFT) + MM_PAGE_SIZE);
+	mmu_notifier_invalidate_range_start(&range);
+	pthread_mutex_lock(&mm->ptl);
+	if (mm_get_pte(mm, addr, &e, &level) || e != orig || level) {
+		err = -EAGAIN;
+	} else {
+		folio = pfn_folio(mm, pte_pfn(e));
+		/* Before 6.15 the exclusive entry was not in the mapcount. */
+		if (!mm->profile->exclusive_mapcount)
+			folio_add_anon_rmap_pte(folio, folio_page_idx(folio, pte_pfn(e)),
+						RMAP_EXCLUSIVE);
+		mm_clear_pte(mm, addr, 0);
+		mm_set_pte(mm, addr, 0, mk_pte(pte_pfn(e), _PAGE_PRESENT | _PAGE_USER | _PAGE_RW |
+					       _PAGE_DIRTY | _PAGE_ACCESSED));
+	}
+	pthread_mutex_unlock(&mm->ptl);
+	mmu_notifier_invalidate_range_end(&range);
+	return err;
+}
+
+/*
+ * A fault on a non-present entry (do_swap_page): wait out a migration, give
+ * a device-exclusive page back to the CPU, or ask the device that owns a
+ * device-private page to migrate it to RAM.
+ */
+static int do_swap_page(struct vm_area_struct *vma, uint64_t addr, pt_entry_t e,
+			unsigned int flags)
+{
+	mm_device_fault_fn fn;
+	int err;
+
+	switch (pte_swp_type(e)) {
+	case SWP_MIGRATION_READ:
+	case SWP_MIGRATION_READ_EXCLUSIVE:
+	case SWP_MIGRATION_WRITE:
+		sched_yield();	/* migration_entry_wait */
+		return -EAGAIN;
+	case SWP_DEVICE_EXCLUSIVE:
+		err = restore_exclusive_pte(vma, addr, e);
+		return err ? err : -EAGAIN;
+	case SWP_DEVICE_READ:
+	case SWP_DEVICE_WRITE:
+		fn = __atomic_load_n(&device_fault, __ATOMIC_ACQUIRE);
+		if (!fn)
+			return -EFAULT;
+		err = fn(vma, addr, e, flags);
+		return err ? err : -EAGAIN;
+	default:
+		return -EFAULT;
+	}
+}
+
 /* One attempt at a fault; -EAGAIN asks for another. */
 static int fault_once(struct vm_area_struct *vma, uint64_t addr, unsigned int flags)
 {
@@ -239,9 +310,8 @@ static int fault_once(struct vm_area_struct *vma, uint64_t addr, unsigned int fl
 		return do_pte_missing(vma, addr, flags);
 	}
 	if (!pte_present(e)) {
-		/* Migration, device-private, device-exclusive: the hmm layer's. */
 		pthread_mutex_unlock(&mm->ptl);
-		return -EFAULT;
+		return do_swap_page(vma, addr, e, flags);
 	}
 	if (level) {
 		pthread_mutex_unlock(&mm->ptl);

@@ -128,6 +128,54 @@ static int copy_present(struct mm_struct *child, struct vm_area_struct *vma, uin
 	return 0;
 }
 
+/*
+ * A non-present entry (copy_nonpresent_pte): a device-private page is
+ * shared like an anon page (it cannot be pinned), write access dropped on
+ * both sides; a device-exclusive entry is first given back to the parent's
+ * CPU, then shared as a present page. Migration entries belong to a
+ * migration in flight, which cannot be (fork holds the mmap_lock for
+ * writing, migrate_vma its read side), so there are none.
+ */
+static int copy_swap_entry(struct mm_struct *child, struct vm_area_struct *vma, uint64_t va,
+			   pt_entry_t e)
+{
+	struct mm_struct *parent = vma->mm;
+	uint64_t pfn = pte_pfn(e);
+	struct folio *folio;
+	unsigned int level;
+	pt_entry_t ro;
+	int err;
+
+	switch (pte_swp_type(e)) {
+	case SWP_DEVICE_EXCLUSIVE:
+		err = restore_exclusive_pte(vma, va, e);
+		if (err || mm_get_pte(parent, va, &e, &level))
+			return err;
+		return copy_present(child, vma, va, e, level);
+	case SWP_DEVICE_READ:
+	case SWP_DEVICE_WRITE:
+		folio = pfn_folio(parent, pfn);
+		err = folio_try_dup_anon_rmap_ptes(folio, folio_page_idx(folio, pfn), 1);
+		if (err)
+			return err;
+		ro = mk_swp_entry(SWP_DEVICE_READ, pfn, false);
+		err = mm_set_pte(child, va, 0, ro);
+		if (err) {
+			folio_remove_rmap_pte(folio, folio_page_idx(folio, pfn));
+			return err;
+		}
+		folio_get(folio);
+		if (pte_swp_type(e) == SWP_DEVICE_WRITE) {
+			mm_clear_pte(parent, va, 0);
+			mm_set_pte(parent, va, 0, ro);
+		}
+		MM_STAT_INC(child, rss_anon);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
 /* Share one present leaf of a shared hugetlb mapping (copied as it is). */
 static int copy_shared(struct mm_struct *child, struct vm_area_struct *vma, uint64_t va,
 		       pt_entry_t e, unsigned int level)
@@ -169,8 +217,10 @@ static int copy_range(struct mm_struct *child, struct vm_area_struct *vma, uint6
 			pt_entry_t e = b->leaf[i].e;
 			unsigned int level = b->leaf[i].level;
 
-			if (!pte_present(e))
-				continue;	/* swap-format entries: the hmm layer's */
+			if (!pte_present(e)) {
+				err = copy_swap_entry(child, vma, b->leaf[i].va, e);
+				continue;
+			}
 			if (vma->flags & VM_SHARED) {
 				err = copy_shared(child, vma, b->leaf[i].va, e, level);
 				continue;

@@ -115,6 +115,7 @@ struct mm_struct {
 	struct vm_area_struct **vmas;	/* sorted by address */
 	size_t nr_vmas, cap_vmas;
 	struct mmu_notifier *subs;
+	void *hmm;			/* the hmm layer's (interval notifiers) */
 	struct folio *huge_zero;	/* held (one reference) once this mm used it */
 	struct mm_struct *next;		/* the system's list */
 	struct mm_stats stats;		/* counters, atomic */
@@ -209,6 +210,31 @@ void zap_vma_range(struct vm_area_struct *vma, uint64_t start, uint64_t end);
 
 /* fault.c */
 int mm_fault_locked(struct mm_struct *mm, uint64_t addr, unsigned int flags);
+
+/*
+ * The handler of CPU faults on device-private entries, which only the hmm
+ * layer above can serve (the pgmap's migrate_to_ram). Called with the
+ * mmap_lock held for reading and no ptl; returns 0 when the entry was dealt
+ * with (the fault is retried), or a negative errno. Registered once by hmm.
+ */
+typedef int (*mm_device_fault_fn)(struct vm_area_struct *vma, uint64_t addr, pt_entry_t entry,
+				  unsigned int flags);
+void mm_set_device_fault_handler(mm_device_fault_fn fn);
+
+/*
+ * A device-exclusive entry at @addr goes back to the present PTE it
+ * replaced (EXCLUSIVE notification, owner NULL). Context: mmap_lock held;
+ * takes the ptl. Returns 0 or -EAGAIN (the entry changed).
+ */
+int restore_exclusive_pte(struct vm_area_struct *vma, uint64_t addr, pt_entry_t orig);
+
+/*
+ * The private slot of the hmm layer in an mm (its interval notifier
+ * subscriptions), and the hook mm_exit calls before freeing the mm.
+ */
+void **mm_hmm_slot(struct mm_struct *mm);
+typedef void (*mm_exit_fn)(struct mm_struct *mm);
+void mm_set_exit_hook(mm_exit_fn fn);
 
 /* mprotect.c */
 int change_protection(struct vm_area_struct *vma, uint64_t start, uint64_t end);

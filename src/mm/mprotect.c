@@ -35,8 +35,16 @@ static int prot_leaf(void *arg, uint64_t va, uint64_t size, pt_entry_t e, unsign
 	pt_entry_t set = 0, clear = _PAGE_RW | _PAGE_PROTNONE;
 	struct folio *folio;
 
-	if (!pte_present(e))
-		return 0;	/* device-private entries: the hmm layer's (write removal) */
+	if (!pte_present(e)) {
+		/* A writable device-private entry loses write with the VMA. */
+		if (pte_swp_type(e) == SWP_DEVICE_WRITE && !(vma->flags & VM_WRITE)) {
+			prot_notify(w, va);
+			mm_clear_pte(vma->mm, va, 0);
+			mm_set_pte(vma->mm, va, 0, mk_swp_entry(SWP_DEVICE_READ, pte_pfn(e),
+								 e & _PAGE_SWP_EXCL));
+		}
+		return 0;
+	}
 	prot_notify(w, va);
 	if (!(vma->flags & VM_READ)) {
 		set = _PAGE_PROTNONE;

@@ -140,6 +140,11 @@ HMMSIM_API struct phys_hugetlb *mm_system_hugetlb(struct mm_system *sys)
 	return sys->hugetlb;
 }
 
+HMMSIM_API struct phys_machine *mm_system_machine(struct mm_system *sys)
+{
+	return sys->machine;
+}
+
 /* An mm with no VMA, linked into its system. */
 int mm_alloc(struct mm_system *sys, const struct mm_profile *profile, struct mm_struct **out)
 {
@@ -169,12 +174,27 @@ int mm_alloc(struct mm_system *sys, const struct mm_profile *profile, struct mm_
 	return 0;
 }
 
+static mm_exit_fn exit_hook;
+
+void mm_set_exit_hook(mm_exit_fn fn)
+{
+	__atomic_store_n(&exit_hook, fn, __ATOMIC_RELEASE);
+}
+
+void **mm_hmm_slot(struct mm_struct *mm)
+{
+	return &mm->hmm;
+}
+
 /* Free an mm with no VMA left. */
 void mm_free(struct mm_struct *mm)
 {
+	mm_exit_fn fn = __atomic_load_n(&exit_hook, __ATOMIC_ACQUIRE);
 	struct mm_system *sys = mm->sys;
 	struct mm_struct **p;
 
+	if (fn && mm->hmm)
+		fn(mm);
 	pthread_mutex_lock(&sys->lock);
 	for (p = &sys->mms; *p; p = &(*p)->next) {
 		if (*p == mm) {
