@@ -273,7 +273,7 @@ HMMSIM_API int64_t pt_protect(struct pt_table *t, uint64_t va, uint64_t size, pt
  * Atomically set (or clear) @bits in the present leaf translating @va, and
  * return whether all of @bits were set before, as the kernel's
  * test_and_set_bit on a PTE. Only the dirty, accessed and sw bits.
- * For a contiguous leaf, the item of @va is changed.
+ * A contiguous leaf is one page: all its items change.
  * Context: inside a read-side section, concurrently with anything.
  * Returns 1 or 0; -ENOENT (hole or special entry), -EINVAL, -ERANGE.
  */

@@ -143,6 +143,19 @@ static inline uint64_t pt_item_frames(const struct pt_table *t, unsigned int lev
 	return UINT64_C(1) << (t->geo.shift[level] - t->fmt->page_shift);
 }
 
+/*
+ * The first word of the contiguous run that item @idx (holding @e) belongs
+ * to, derived from @e itself: the items of a run share their attributes and
+ * count their frames up, so no second load can see the run half unmapped.
+ */
+static inline pt_entry_t pte_run_first(const struct pt_table *t, pt_entry_t e, unsigned int level,
+				       uint64_t idx)
+{
+	uint64_t back = idx & ((UINT64_C(1) << t->fmt->contig_shift[level]) - 1);
+
+	return e - ((back * pt_item_frames(t, level)) << t->fmt->page_shift);
+}
+
 /* dir.c: directory slab, lifetime and freeing. */
 struct pt_dir *pt_dir_of(const struct pt_table *t, const pt_entry_t *entries);
 int pt_slab_init(struct pt_table *t);

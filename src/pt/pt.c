@@ -126,7 +126,7 @@ lookup_done(struct pt_table *t, const pt_entry_t *dir, uint64_t idx, pt_entry_t 
 		return -ENOENT;
 	}
 	if (unlikely(e & t->contig_bit))
-		e = load_acquire(&dir[idx & ~((UINT64_C(1) << t->fmt->contig_shift[l]) - 1)]);
+		e = pte_run_first(t, e, l, idx);
 	if (entry)
 		*entry = e;
 	if (level)
@@ -529,8 +529,18 @@ static int change_bits(struct pt_table *t, uint64_t va, pt_entry_t bits, bool se
 		d = pt_dir_of(t, dir);
 		pt_dir_lock(d);
 		if (d->state == PT_DIR_LIVE && *slot == e) {
+			/* A contiguous leaf is one page: all its items change together. */
+			pt_entry_t *first = slot, *last = slot;
+
+			if (pte_contig(t, e)) {
+				unsigned int run = 1u << t->fmt->contig_shift[l];
+
+				first = &dir[pt_index(t, va, l) & ~(run - 1)];
+				last = first + run - 1;
+			}
 			ret = (e & bits) == bits;
-			store_release(slot, set ? e | bits : e & ~bits);
+			for (slot = first; slot <= last; slot++)
+				store_release(slot, set ? *slot | bits : *slot & ~bits);
 			pt_dir_unlock(d);
 			break;
 		}

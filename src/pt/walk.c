@@ -15,10 +15,8 @@ static uint64_t leaf_end(const struct pt_table *t, const pt_entry_t *dir, unsign
 	unsigned int shift = t->geo.shift[level];
 
 	if (pte_contig(t, *e)) {
-		unsigned int run = 1u << t->fmt->contig_shift[level];
-
 		shift += t->fmt->contig_shift[level];
-		*e = load_acquire(&dir[pt_index(t, va, level) & ~(run - 1)]);
+		*e = pte_run_first(t, *e, level, pt_index(t, va, level));
 	}
 	return align_down(va, shift) + (UINT64_C(1) << shift);
 }
