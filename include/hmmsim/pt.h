@@ -176,8 +176,9 @@ HMMSIM_API int pt_table_create(const struct pt_format *fmt, const struct pt_conf
 			       struct pt_table **out);
 
 /*
- * Destroy @t and every directory in it, waiting for its deferred frees.
- * No other thread may use @t any more. Not inside a read-side section.
+ * Destroy @t and every directory in it. No other thread may use @t any
+ * more. Frees still waiting for their grace period finish the job: the
+ * memory goes back to the host after them (hmmsim_barrier() waits for that).
  */
 HMMSIM_API void pt_table_destroy(struct pt_table *t);
 

@@ -100,24 +100,43 @@ out:
 	return err;
 }
 
+struct only_here {
+	struct folio *folio;
+	uint64_t n;
+};
+
+static int count_folio_ptes(void *arg, uint64_t va, uint64_t size, pt_entry_t e,
+			    unsigned int level)
+{
+	struct only_here *o = arg;
+
+	if (!level && pte_present(e) && pte_pfn(e) - folio_pfn(o->folio) < folio_nr_pages(o->folio))
+		o->n++;
+	return 0;
+}
+
 /*
- * Is @folio mapped by this mm only, through PTEs around @addr? The
- * simulator's stand-in for the kernel's mm-id tracking (6.15+): count this
- * mm's PTEs that map the folio where its pages would sit.
+ * Is the large anon @folio mapped by this mm only? The kernel answers from
+ * its mm-id tracking (6.15+). hmmsim keeps the one mm known to map it alone
+ * in folio->mapping (fork clears it): that answers at once; otherwise one
+ * walk of the span the folio's pages would occupy counts this mm's PTEs.
  */
 static bool folio_mapped_only_here(struct mm_struct *mm, struct folio *folio, uint64_t addr,
 				   uint64_t page)
 {
-	uint64_t base = addr - page * MM_PAGE_SIZE, i, n = 0;
-	unsigned int level;
-	pt_entry_t e;
+	static const struct pt_walk_ops ops = { .leaf = count_folio_ptes };
+	struct only_here o = { .folio = folio };
+	uint64_t base = addr - page * MM_PAGE_SIZE;
 
-	for (i = 0; i < folio_nr_pages(folio); i++) {
-		if (!mm_get_pte(mm, base + i * MM_PAGE_SIZE, &e, &level) && !level &&
-		    pte_present(e) && pte_pfn(e) == folio_pfn(folio) + i)
-			n++;
-	}
-	return n == (uint64_t)folio_mapcount(folio);
+	if (folio_entire_mapcount(folio))
+		return false;	/* a PMD maps it, and not in this mm, where PTEs do */
+	if (__atomic_load_n(&folio->mapping, __ATOMIC_ACQUIRE) == mm)
+		return true;
+	pt_walk(mm->pt, base, folio_size(folio), &ops, &o);
+	if (o.n != (uint64_t)folio_mapcount(folio))
+		return false;
+	__atomic_store_n(&folio->mapping, mm, __ATOMIC_RELEASE);
+	return true;
 }
 
 /* May a write fault reuse the anonymous page mapped read-only at @addr? */

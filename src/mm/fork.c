@@ -111,6 +111,9 @@ static int copy_present(struct mm_struct *child, struct vm_area_struct *vma, uin
 	}
 	if (err)
 		return err;
+	/* Two mms map it now: forget the one that mapped it alone (fault.c). */
+	if (folio_test_large(folio))
+		__atomic_store_n(&folio->mapping, NULL, __ATOMIC_RELEASE);
 	err = mm_set_pte(child, va, level, e & ~(_PAGE_RW | _PAGE_ACCESSED));
 	if (err) {
 		if (level == 2)
@@ -338,7 +341,7 @@ HMMSIM_API void mm_exit(struct mm_struct *mm)
 	mmu_notifier_invalidate_range_start(&range);
 	exit_vmas(mm);
 	mmu_notifier_invalidate_range_end(&range);
-	pt_unmap(mm->pt, 0, MM_TASK_SIZE, PT_UNMAP_FREE);
 	mmap_write_unlock(mm);
+	/* The page table goes whole, with its chunks: no directory freed one by one. */
 	mm_free(mm);
 }

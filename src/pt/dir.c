@@ -174,9 +174,9 @@ static void dir_free_rcu(struct rcu_head *head)
 
 	hs_rcu_callback_enter(head);
 	slab_put(t, d);
+	__atomic_fetch_sub(&t->pending, 1, __ATOMIC_RELAXED);
 	hs_rcu_callback_exit();
-	/* Last touch of the table: pt_table_destroy() may free it once pending is 0. */
-	__atomic_fetch_sub(&t->pending, 1, __ATOMIC_RELEASE);
+	pt_table_put(t);
 }
 
 /*
@@ -189,6 +189,7 @@ void pt_dir_free_deferred(struct pt_table *t, pt_entry_t *entries)
 
 	__atomic_fetch_sub(&t->dirs[d->level], 1, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&t->pending, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&t->refs, 1, __ATOMIC_RELAXED);
 	hs_call_rcu(&d->rcu, dir_free_rcu);
 }
 

@@ -85,6 +85,12 @@ struct pt_table {
 	/* Counters (atomic). */
 	uint64_t dirs[PT_MAX_LEVELS];
 	uint64_t allocs, frees, pending;
+	/*
+	 * The owner's reference plus one per deferred free in flight: the last
+	 * to drop it frees the table, so destroy never waits for a grace period.
+	 */
+	uint64_t refs;
+	struct pt_table *zombie_prev, *zombie_next;	/* destroyed, frees in flight */
 };
 
 /*
@@ -159,6 +165,7 @@ static inline pt_entry_t pte_run_first(const struct pt_table *t, pt_entry_t e, u
 /* dir.c: directory slab, lifetime and freeing. */
 struct pt_dir *pt_dir_of(const struct pt_table *t, const pt_entry_t *entries);
 int pt_slab_init(struct pt_table *t);
+void pt_table_put(struct pt_table *t);
 void pt_slab_fini(struct pt_table *t);
 int pt_dir_alloc(struct pt_table *t, unsigned int level, uint32_t birth, pt_entry_t **out);
 void pt_dir_free_now(struct pt_table *t, pt_entry_t *entries);

@@ -38,6 +38,7 @@ HMMSIM_API int pt_table_create(const struct pt_format *fmt, const struct pt_conf
 		return -ENOMEM;
 	t->fmt = fmt;
 	t->cfg = *cfg;
+	t->refs = 1;
 	err = pt_format_geometry(fmt, &t->geo);
 	if (err)
 		goto free_table;
@@ -75,15 +76,43 @@ free_table:
 	return err;
 }
 
+/*
+ * Destroyed tables whose frees are still in flight. Nothing needs the list
+ * but leak checkers: the only other reference to such a table is in
+ * liburcu's queue, which they cannot see.
+ */
+static pthread_mutex_t zombie_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pt_table *zombies;
+
+/* The last reference: directories die with their chunks. */
+void pt_table_put(struct pt_table *t)
+{
+	if (__atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL))
+		return;
+	pthread_mutex_lock(&zombie_lock);
+	if (t->zombie_prev)
+		t->zombie_prev->zombie_next = t->zombie_next;
+	else if (zombies == t)
+		zombies = t->zombie_next;
+	if (t->zombie_next)
+		t->zombie_next->zombie_prev = t->zombie_prev;
+	pthread_mutex_unlock(&zombie_lock);
+	pt_slab_fini(t);
+	free(t);
+}
+
 HMMSIM_API void pt_table_destroy(struct pt_table *t)
 {
 	if (!t)
 		return;
-	/* Deferred frees still point at the table; directories die with their chunks. */
-	if (__atomic_load_n(&t->pending, __ATOMIC_ACQUIRE))
-		hmmsim_barrier();
-	pt_slab_fini(t);
-	free(t);
+	/* Deferred frees still in flight finish the job (pt_table_put). */
+	pthread_mutex_lock(&zombie_lock);
+	t->zombie_next = zombies;
+	if (zombies)
+		zombies->zombie_prev = t;
+	zombies = t;
+	pthread_mutex_unlock(&zombie_lock);
+	pt_table_put(t);
 }
 
 HMMSIM_API const struct pt_format *pt_table_format(const struct pt_table *t)
