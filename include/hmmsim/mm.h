@@ -72,7 +72,7 @@ enum mm_anon_align {
 /*
  * struct mm_profile - the kernel behaviours that changed over time. A
  * process keeps the profile it was created with; fork passes it on.
- * @name:		"current", "6.12", "6.6", "6.1", "5.8", "5.7"...
+ * @name:		"current", "6.12", "6.7", "6.1", "5.8" or "5.7".
  * @thp_cow_copy_huge:	a write to a shared PMD THP allocates a new THP and
  *			copies 2 MiB (up to 5.7); otherwise the PMD is split and
  *			one 4 KiB page copied (5.8+).
@@ -229,8 +229,9 @@ HMMSIM_API void mmap_write_unlock(struct mm_struct *mm);
 /*
  * struct mm_mmap_args - what mmap() takes.
  * @addr:	with MM_MAP_FIXED, the address; otherwise ignored.
- * @len:	bytes (> 0); rounded up to 4 KiB, or to the huge page size for
- *		hugetlb.
+ * @len:	bytes (> 0); rounded up to 4 KiB. For hugetlb, a multiple of the
+ *		huge page size (hmmsim refuses what Linux would round up, so a
+ *		trace says what it maps).
  * @prot:	MM_PROT_*.
  * @flags:	MM_MAP_*: exactly one of PRIVATE and SHARED; ANONYMOUS, or a file.
  * @file:	the file of a file mapping (must be NULL with ANONYMOUS).
