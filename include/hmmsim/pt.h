@@ -243,7 +243,8 @@ HMMSIM_API int pt_map(struct pt_table *t, uint64_t va, uint64_t size, unsigned i
 		      pt_entry_t entry, unsigned int flags);
 
 /* Flags of pt_unmap(). */
-#define PT_UNMAP_FREE	(1u << 0)	/* free the directories left empty, whatever the policy */
+/* Free every directory the walk of the range finds empty, whatever the policy. */
+#define PT_UNMAP_FREE	(1u << 0)
 
 /*
  * Unmap [@va, @va + @size): clear every leaf (present or special) in it. A
@@ -264,8 +265,9 @@ HMMSIM_API int64_t pt_unmap(struct pt_table *t, uint64_t va, uint64_t size, unsi
  * leaves that straddle an edge of the range are split first. Special entries
  * are skipped. A concurrent pt_test_and_set_bits() is never lost.
  * Context: the caller owns the range.
- * Returns the number of leaves changed, -EINVAL (alignment, other bits,
- * bits both set and cleared), -ERANGE, -ENOMEM.
+ * Returns the number of entries whose bits changed (0 when nothing had to),
+ * -EINVAL (alignment, other bits, bits both set and cleared), -ERANGE,
+ * -ENOMEM.
  */
 HMMSIM_API int64_t pt_protect(struct pt_table *t, uint64_t va, uint64_t size, pt_entry_t set,
 			      pt_entry_t clear);
@@ -360,7 +362,8 @@ HMMSIM_API int pt_iter_next(struct pt_iter *it);
 /*
  * struct pt_stats - counters of one table.
  * @dirs:	directories in use, per level (the top included).
- * @bytes:	bytes of directory memory in use, headers included.
+ * @bytes:	bytes of directory memory in use, headers included; directories
+ *		waiting for their grace period still count (@dirs does not).
  * @reserved:	bytes reserved from the host for directories (a slab keeps
  *		freed directories for reuse).
  * @allocs, @frees: directories allocated and freed over the table's life.

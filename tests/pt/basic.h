@@ -59,11 +59,22 @@ static inline pt_entry_t fx_entry(const struct fx *fx, uint64_t frame, pt_entry_
 /* The level holding leaves of 2^@lg2 bytes, and whether they are contiguous runs. */
 unsigned int fx_size_level(const struct fx *fx, unsigned int lg2, bool *contig);
 
+/* A bit of no field of the format (0 when every bit is taken). */
+pt_entry_t fx_foreign_bit(const struct fx *fx);
+
 /* The page sizes of the format, smallest first; returns how many. */
 unsigned int fx_page_sizes(const struct fx *fx, unsigned int *lg2);
 
-/* pt_lookup() in a read-side section. */
+/*
+ * The readers, each in its own read-side section, so that a failed assertion
+ * never leaves the test inside one.
+ */
 int fx_lookup(struct fx *fx, uint64_t va, pt_entry_t *e, unsigned int *level);
+pt_entry_t fx_lookup_entry(struct fx *fx, uint64_t va);
+int fx_tas(struct fx *fx, uint64_t va, pt_entry_t bits);
+int fx_tac(struct fx *fx, uint64_t va, pt_entry_t bits);
+/* pt_iter_start(), and the number of leaves the iterator then yields (0 on error). */
+int fx_iter_count(struct fx *fx, uint64_t va, uint64_t size, unsigned int *leaves);
 
 /*
  * @va translates to @frame with the caller's attribute bits @attrs, through a
@@ -104,7 +115,7 @@ void test_map_top_of_space(void **state);
 void test_lookup_range(void **state);
 void test_map_bad_input(void **state);
 void test_map_exists(void **state);
-void test_map_replace(void **state);
+void test_map_remap(void **state);
 void test_map_over_empty_tables(void **state);
 
 /* basic_unmap.c */

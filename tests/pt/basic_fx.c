@@ -23,9 +23,15 @@ int fx_teardown(void **state)
 {
 	struct fx *fx = *state;
 
-	/* Every case leaves a table that still passes the checker. */
-	pt_test_destroy(fx->t);
+	char msg[512] = "";
+	int ret;
+
+	/* Every case leaves a table that still passes the checker; destroy it anyway. */
+	ret = pt_check(fx->t, msg, sizeof(msg));
+	pt_table_destroy(fx->t);
 	fx->t = NULL;
+	if (ret)
+		fail_msg("at teardown, pt_check() = %d: %s", ret, msg);
 	return 0;
 }
 
@@ -38,12 +44,25 @@ unsigned int fx_size_level(const struct fx *fx, unsigned int lg2, bool *contig)
 			*contig = false;
 			return l;
 		}
-		if (fx->fmt->contig_shift[l] && fx->geo->shift[l] + fx->fmt->contig_shift[l] == lg2) {
+		if (fx->fmt->contig_shift[l] &&
+		    fx->geo->shift[l] + fx->fmt->contig_shift[l] == lg2) {
 			*contig = true;
 			return l;
 		}
 	}
 	fail_msg("no level holds 2^%u pages", lg2);
+	return 0;
+}
+
+pt_entry_t fx_foreign_bit(const struct fx *fx)
+{
+	const struct pt_format *fmt = fx->fmt;
+	pt_entry_t known = pt_test_caller_bits(fmt) | fmt->leaf | fmt->contig |
+			   (((UINT64_C(1) << fmt->oa_bits) - 1) << fmt->page_shift);
+
+	for (int b = 63; b >= 0; b--)
+		if (!(known & (UINT64_C(1) << b)))
+			return UINT64_C(1) << b;
 	return 0;
 }
 
@@ -63,6 +82,50 @@ int fx_lookup(struct fx *fx, uint64_t va, pt_entry_t *e, unsigned int *level)
 
 	hmmsim_read_lock();
 	ret = pt_lookup(fx->t, va, e, level);
+	hmmsim_read_unlock();
+	return ret;
+}
+
+pt_entry_t fx_lookup_entry(struct fx *fx, uint64_t va)
+{
+	pt_entry_t e;
+
+	hmmsim_read_lock();
+	e = pt_lookup_entry(fx->t, va);
+	hmmsim_read_unlock();
+	return e;
+}
+
+int fx_tas(struct fx *fx, uint64_t va, pt_entry_t bits)
+{
+	int ret;
+
+	hmmsim_read_lock();
+	ret = pt_test_and_set_bits(fx->t, va, bits);
+	hmmsim_read_unlock();
+	return ret;
+}
+
+int fx_tac(struct fx *fx, uint64_t va, pt_entry_t bits)
+{
+	int ret;
+
+	hmmsim_read_lock();
+	ret = pt_test_and_clear_bits(fx->t, va, bits);
+	hmmsim_read_unlock();
+	return ret;
+}
+
+int fx_iter_count(struct fx *fx, uint64_t va, uint64_t size, unsigned int *leaves)
+{
+	struct pt_iter it;
+	int ret;
+
+	*leaves = 0;
+	hmmsim_read_lock();
+	ret = pt_iter_start(&it, fx->t, va, size);
+	while (!ret && pt_iter_next(&it))
+		++*leaves;
 	hmmsim_read_unlock();
 	return ret;
 }
@@ -91,6 +154,13 @@ void fx_check_maps(struct fx *fx, uint64_t va, uint64_t frame, pt_entry_t attrs,
 			    pt_entry_attrs(fmt, pt_test_strip(fmt, e)), frame, attrs);
 		_fail(file, line);
 	}
+	/* The library's own frame helpers agree with the format arithmetic. */
+	if (pt_leaf_shift(fx->t, e, got) != pt_test_leaf_lg2(fx->t, e, got) ||
+	    pt_leaf_pfn(fmt, e, pt_leaf_shift(fx->t, e, got), va) != frame) {
+		print_error("%#" PRIx64 ": pt_leaf_shift() = %u, expected %u\n", va,
+			    pt_leaf_shift(fx->t, e, got), pt_test_leaf_lg2(fx->t, e, got));
+		_fail(file, line);
+	}
 	if (pt_entry_present(fmt, e) && got > 0 && !(e & fmt->leaf)) {
 		print_error("%#" PRIx64 ": leaf %#" PRIx64 " at L%u lacks the leaf bit\n", va, e,
 			    got);
@@ -115,8 +185,8 @@ void fx_check_range(struct fx *fx, uint64_t va, uint64_t size, uint64_t frame, p
 
 		if (r->hole || pt_test_frame(fx->t, r->entry, r->level, r->va) != want ||
 		    pt_entry_attrs(fmt, pt_test_strip(fmt, r->entry)) != attrs) {
-			print_error("record %zu: expected frame %#" PRIx64 " attrs %#" PRIx64 "\n", i,
-				    want, attrs);
+			print_error("record %zu: expected frame %#" PRIx64 " attrs %#" PRIx64 "\n",
+				    i, want, attrs);
 			pt_dump_print(&d, "walk");
 			pt_dump_fini(&d);
 			_fail(file, line);
@@ -129,7 +199,7 @@ void fx_snap_take(struct fx *fx, struct fx_snap *s)
 {
 	memset(s, 0, sizeof(*s));
 	assert_int_equal(pt_dump_walk(fx->t, 0, fx->end, &s->dump), 0);
-	pt_table_stats(fx->t, &s->st);
+	pt_test_stats_settled(fx->t, &s->st);
 }
 
 void fx_check_unchanged(struct fx *fx, struct fx_snap *s, const char *file, int line)

@@ -65,9 +65,15 @@ unsigned int pt_test_leaf_lg2(struct pt_table *t, pt_entry_t e, unsigned int lev
 uint64_t pt_test_frame(struct pt_table *t, pt_entry_t e, unsigned int level, uint64_t va)
 {
 	const struct pt_format *fmt = pt_table_format(t);
-	uint64_t item = UINT64_C(1) << pt_table_geometry(t)->shift[level];
+	uint64_t span = UINT64_C(1) << pt_test_leaf_lg2(t, e, level);
 
-	return pt_entry_pfn(fmt, e) + ((va & (item - 1)) >> fmt->page_shift);
+	return pt_entry_pfn(fmt, e) + ((va & (span - 1)) >> fmt->page_shift);
+}
+
+void pt_test_stats_settled(struct pt_table *t, struct pt_stats *st)
+{
+	hmmsim_barrier();
+	pt_table_stats(t, st);
 }
 
 uint64_t pt_test_dirs(const struct pt_stats *st)
@@ -192,8 +198,9 @@ void pt_dump_check_tiles(const struct pt_dump *d, uint64_t va, uint64_t size, co
 
 	for (size_t i = 0; i < d->n; i++) {
 		if (d->rec[i].va != at || !d->rec[i].size) {
-			print_error("record %zu at %#" PRIx64 " size %#" PRIx64 ", expected %#" PRIx64
-				    "\n", i, d->rec[i].va, d->rec[i].size, at);
+			print_error("record %zu at %#" PRIx64 " size %#" PRIx64
+				    ", expected %#" PRIx64 "\n",
+				    i, d->rec[i].va, d->rec[i].size, at);
 			pt_dump_print(d, "walk");
 			_fail(file, line);
 		}

@@ -20,8 +20,6 @@
 
 #define SZ_4K	(UINT64_C(1) << 12)
 #define SZ_8K	(UINT64_C(1) << 13)
-#define SZ_16K	(UINT64_C(1) << 14)
-#define SZ_64K	(UINT64_C(1) << 16)
 #define SZ_256K	(UINT64_C(1) << 18)
 #define SZ_1M	(UINT64_C(1) << 20)
 #define SZ_2M	(UINT64_C(1) << 21)
@@ -54,11 +52,18 @@ unsigned int pt_test_leaf_lg2(struct pt_table *t, pt_entry_t e, unsigned int lev
 
 /*
  * The frame that translates @va through leaf @e found at @level: the leaf's
- * frame plus the pages between the start of its item and @va. A large leaf
- * holds the frame of its first page only; the caller adds the offset. An
- * item of a contiguous run holds its own frame.
+ * first word holds the frame of its first page (for a contiguous run, its
+ * first item's) and the caller adds the pages between the leaf's start and
+ * @va. Computed here from the format alone, to check pt_leaf_pfn() against.
  */
 uint64_t pt_test_frame(struct pt_table *t, pt_entry_t e, unsigned int level, uint64_t va);
+
+/*
+ * pt_table_stats() once every deferred free has run: directories waiting
+ * for their grace period still count in @bytes, so byte counts compare only
+ * when settled. Not inside a read-side section.
+ */
+void pt_test_stats_settled(struct pt_table *t, struct pt_stats *st);
 
 /* Sum of the per-level directory counters. */
 uint64_t pt_test_dirs(const struct pt_stats *st);
