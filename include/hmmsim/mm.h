@@ -82,6 +82,9 @@ enum mm_anon_align {
  *			exclusive to this mm reuses it (6.15+); otherwise copies.
  * @exclusive_mapcount:	device-exclusive entries count in the mapcount (6.15+).
  * @device_free_at_one:	device pages are freed at refcount 1 (before 5.18).
+ * @dontneed_frees_tables: MADV_DONTNEED frees the PTE tables it empties
+ *			(6.13+, CONFIG_PT_RECLAIM), so a THP can be faulted there
+ *			again; before, the empty table stayed and blocked it.
  * @anon_align:		placement of anonymous regions.
  */
 struct mm_profile {
@@ -91,6 +94,7 @@ struct mm_profile {
 	bool large_folio_reuse;
 	bool exclusive_mapcount;
 	bool device_free_at_one;
+	bool dontneed_frees_tables;
 	enum mm_anon_align anon_align;
 };
 
@@ -229,9 +233,8 @@ HMMSIM_API void mmap_write_unlock(struct mm_struct *mm);
 /*
  * struct mm_mmap_args - what mmap() takes.
  * @addr:	with MM_MAP_FIXED, the address; otherwise ignored.
- * @len:	bytes (> 0); rounded up to 4 KiB. For hugetlb, a multiple of the
- *		huge page size (hmmsim refuses what Linux would round up, so a
- *		trace says what it maps).
+ * @len:	bytes (> 0); rounded up to 4 KiB, or to the huge page size for
+ *		hugetlb, as Linux does.
  * @prot:	MM_PROT_*.
  * @flags:	MM_MAP_*: exactly one of PRIVATE and SHARED; ANONYMOUS, or a file.
  * @file:	the file of a file mapping (must be NULL with ANONYMOUS).
@@ -254,8 +257,8 @@ struct mm_mmap_args {
 
 /*
  * mmap(). Returns 0 and the start in *@addr; -EINVAL (bad length, flags,
- * alignment, a hugetlb size that does not divide), -ENOMEM (no room in the
- * address space, or the hugetlb pool cannot reserve the pages).
+ * alignment, a placement that would misalign huge pages), -ENOMEM (no room
+ * in the address space, or the hugetlb pool cannot reserve the pages).
  */
 HMMSIM_API int mm_mmap(struct mm_struct *mm, const struct mm_mmap_args *args, uint64_t *addr);
 

@@ -29,9 +29,12 @@ bool thp_eligible(struct vm_area_struct *vma, uint64_t addr)
 			return false;
 		break;
 	}
-	/* The block inside the VMA, and the VMA's offset still PMD-aligned (mremap). */
-	return haddr >= vma->start && haddr + MM_PMD_SIZE <= vma->end &&
-	       !(((vma->start >> MM_PAGE_SHIFT) - vma->pgoff) & ((MM_PMD_SIZE >> MM_PAGE_SHIFT) - 1));
+	/*
+	 * The block inside the VMA. Anonymous VMAs skip the offset congruence
+	 * file VMAs need (thp_vma_suitable_order), so one moved by an
+	 * unaligned mremap still gets THPs, as Linux 6.18 shows.
+	 */
+	return haddr >= vma->start && haddr + MM_PMD_SIZE <= vma->end;
 }
 
 /* The huge zero folio, with the one reference an mm holds while it uses it. */

@@ -81,15 +81,15 @@ static int mmap_validate(const struct mm_mmap_args *a, uint64_t *len, unsigned i
 		if (!(f & MM_MAP_ANONYMOUS) || !(f & MM_MAP_HUGE_2MB) == !(f & MM_MAP_HUGE_1GB))
 			return -EINVAL;
 		*hshift = (f & MM_MAP_HUGE_2MB) ? MM_PMD_SHIFT : MM_PUD_SHIFT;
-		/* A size the huge page does not divide. */
-		if (a->len & ((UINT64_C(1) << *hshift) - 1))
-			return -EINVAL;
-		if (a->align && a->align < (UINT64_C(1) << *hshift))
+		/* Placement must keep the huge pages aligned. */
+		if (a->align && (a->align < (UINT64_C(1) << *hshift) ||
+				 (a->offset & ((UINT64_C(1) << *hshift) - 1))))
 			return -EINVAL;
 	} else if (f & (MM_MAP_HUGE_2MB | MM_MAP_HUGE_1GB)) {
 		return -EINVAL;
 	}
-	*len = round_up_to(a->len, MM_PAGE_SIZE);
+	/* Linux rounds a MAP_HUGETLB length up to the huge page. */
+	*len = round_up_to(a->len, *hshift ? UINT64_C(1) << *hshift : MM_PAGE_SIZE);
 	if (*len < a->len || *len > MM_TASK_SIZE)
 		return -ENOMEM;
 	if ((f & MM_MAP_FIXED) &&
@@ -272,7 +272,7 @@ HMMSIM_API int mm_mremap(struct mm_struct *mm, uint64_t old_addr, uint64_t old_l
 		if (err)
 			goto unlock;
 	} else {
-		if (align && align < hsize)
+		if (align && (align < hsize || (offset & (hsize - 1))))
 			goto unlock;
 		new = get_unmapped_area(mm, old_len, align ? align : hsize, align ? offset : 0);
 		err = -ENOMEM;

@@ -140,6 +140,8 @@ static int madvise_dontneed(struct vm_area_struct *vma, uint64_t start, uint64_t
 	if (!err)
 		zap_vma_range(vma, start, end);
 	mmu_notifier_invalidate_range_end(&range);
+	if (!err && vma->mm->profile->dontneed_frees_tables)
+		pt_unmap(vma->mm->pt, start, end - start, PT_UNMAP_FREE);
 	return err;
 }
 
@@ -187,10 +189,13 @@ static int madvise_free(struct vm_area_struct *vma, uint64_t start, uint64_t end
 		    !pte_present(e) || (e & _PAGE_SPECIAL))
 			continue;
 		folio = pfn_folio(vma->mm, pte_pfn(e));
-		if (folio && folio_test_large(folio) && folio_trylock(folio)) {
+		if (!folio || !folio_test_large(folio) || folio_get(folio))
+			continue;
+		if (folio_trylock(folio)) {
 			split_folio(folio);	/* -EBUSY when shared or pinned: left whole */
 			folio_unlock(folio);
 		}
+		folio_put(folio);
 	}
 	if (!err)
 		pt_walk(vma->mm->pt, start, end - start, &ops, &w);
@@ -212,8 +217,9 @@ HMMSIM_API int mm_madvise(struct mm_struct *mm, uint64_t addr, uint64_t len,
 	end = addr + len;
 	mmap_write_lock(mm);
 	err = range_fully_mapped(mm, addr, end) ? 0 : -ENOMEM;
+	/* A VMA edge inside a PMD leaf splits it (vma_adjust_trans_huge). */
 	if (!err && (advice == MM_MADV_HUGEPAGE || advice == MM_MADV_NOHUGEPAGE))
-		err = vma_split_range(mm, addr, end);
+		err = isolate_range(mm, addr, end);
 	for (i = vma_index(mm, addr); !err && i < mm->nr_vmas && mm->vmas[i]->start < end; i++) {
 		vma = mm->vmas[i];
 		s = vma->start > addr ? vma->start : addr;

@@ -10,6 +10,7 @@ HMMSIM_API const struct mm_profile mm_profile_current = {
 	.huge_zero_wp_thp = true,
 	.large_folio_reuse = true,
 	.exclusive_mapcount = true,
+	.dontneed_frees_tables = true,
 	.anon_align = MM_ALIGN_PMD_MULTIPLE,
 };
 
