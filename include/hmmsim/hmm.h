@@ -304,8 +304,9 @@ struct migrate_vma {
  * again; references dropped.
  * Context: the mmap_lock held for reading.
  * Returns 0; -EINVAL (range empty, misaligned or not inside one VMA, a
- * hugetlb or shared VMA for device-private destinations, no flags, @src or
- * @dst NULL); -ENOMEM.
+ * hugetlb VMA, no select flags, @src or @dst NULL); -ENOMEM. As in the
+ * kernel, a shared or file mapping is not refused: nothing in it is
+ * collected (only private anonymous memory becomes device-private).
  */
 HMMSIM_API int migrate_vma_setup(struct migrate_vma *args);
 HMMSIM_API void migrate_vma_pages(struct migrate_vma *args);

@@ -295,6 +295,8 @@ HMMSIM_API int mm_fork(struct mm_struct *parent, struct mm_struct **out)
 	err = mm_alloc(parent->sys, parent->profile, &child);
 	if (err)
 		return err;
+	/* Half-built: an rmap-style walk from another mm must not see it. */
+	mmap_write_lock(child);
 	mmap_write_lock(parent);
 	for (i = 0; !err && i < parent->nr_vmas; i++) {
 		vma = parent->vmas[i];
@@ -319,9 +321,11 @@ HMMSIM_API int mm_fork(struct mm_struct *parent, struct mm_struct **out)
 	mmap_write_unlock(parent);
 	if (err) {
 		exit_vmas(child);
+		mmap_write_unlock(child);
 		mm_free(child);
 		return err;
 	}
+	mmap_write_unlock(child);
 	*out = child;
 	return 0;
 }

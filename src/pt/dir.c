@@ -170,9 +170,10 @@ void pt_dir_free_now(struct pt_table *t, pt_entry_t *entries)
 static void dir_free_rcu(struct rcu_head *head)
 {
 	struct pt_dir *d = container_of(head, struct pt_dir, rcu);
-	struct pt_table *t = ((struct pt_chunk *)chunk_base(d))->table;
+	struct pt_table *t;
 
 	hs_rcu_callback_enter(head);
+	t = ((struct pt_chunk *)chunk_base(d))->table;
 	slab_put(t, d);
 	__atomic_fetch_sub(&t->pending, 1, __ATOMIC_RELAXED);
 	hs_rcu_callback_exit();
