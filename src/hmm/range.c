@@ -57,8 +57,11 @@ static bool need_fault(struct hmm_walk *w, uint64_t addr, uint64_t end, bool val
 
 static void fill(struct hmm_walk *w, uint64_t addr, uint64_t end, uint64_t value, uint64_t step)
 {
-	for (; addr < end; addr += MM_PAGE_SIZE, value += step)
-		*pfn_of(w, addr) = value;
+	uint64_t *p = pfn_of(w, addr), *stop = p + ((end - addr) >> MM_PAGE_SHIFT);
+
+	/* One pointer, not an index from range->start the stores could alias. */
+	for (; p < stop; p++, value += step)
+		*p = value;
 	w->last = end;
 }
 
