@@ -61,6 +61,18 @@ HMMSIM_API void hmmsim_read_unlock(void);
  */
 HMMSIM_API void hmmsim_barrier(void);
 
+/*
+ * Allocation-failure injection, for tests: make the @nth allocation hmmsim
+ * makes from now on fail (1: the next one), once; 0 turns injection off.
+ * Every allocation counts: host memory for hmmsim's own structures,
+ * page-table directories and simulated frames (folios, huge pages), so a
+ * test can fail each allocation point of a workload in turn and check that
+ * the failing call returns -ENOMEM and leaves everything consistent.
+ * Returns how many allocations were counted since the previous call.
+ * Context: any thread; the count is process-wide.
+ */
+HMMSIM_API uint64_t hmmsim_inject_alloc_failure(uint64_t nth);
+
 #ifdef __cplusplus
 }
 #endif

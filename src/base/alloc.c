@@ -5,8 +5,11 @@
  * kernel finds a struct page from a frame: map twice the size and trim.
  */
 #include <numa.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <sys/mman.h>
+
+#include <hmmsim/base.h>
 
 #include "base/alloc.h"
 
@@ -22,12 +25,49 @@ int hs_numa_available(void)
 	return s > 0;
 }
 
+/* Allocations counted since the last inject call, and the one to fail (0: none). */
+static uint64_t alloc_count, fail_at;
+
+HMMSIM_API uint64_t hmmsim_inject_alloc_failure(uint64_t nth)
+{
+	uint64_t n = __atomic_exchange_n(&alloc_count, 0, __ATOMIC_RELAXED);
+
+	__atomic_store_n(&fail_at, nth, __ATOMIC_RELAXED);
+	return n;
+}
+
+bool hs_alloc_should_fail(void)
+{
+	uint64_t n = __atomic_add_fetch(&alloc_count, 1, __ATOMIC_RELAXED);
+	uint64_t at = __atomic_load_n(&fail_at, __ATOMIC_RELAXED);
+
+	return at && n == at && __atomic_compare_exchange_n(&fail_at, &at, 0, false,
+							     __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
+void *hs_malloc(size_t size)
+{
+	return hs_alloc_should_fail() ? NULL : malloc(size);
+}
+
+void *hs_calloc(size_t n, size_t size)
+{
+	return hs_alloc_should_fail() ? NULL : calloc(n, size);
+}
+
+void *hs_realloc(void *p, size_t size)
+{
+	return hs_alloc_should_fail() ? NULL : realloc(p, size);
+}
+
 void *hs_region_alloc(size_t size, size_t align, int node)
 {
 	size_t span = size + align;
 	uintptr_t base, start;
 	char *p;
 
+	if (hs_alloc_should_fail())
+		return NULL;
 	p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;

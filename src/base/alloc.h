@@ -3,6 +3,7 @@
 #ifndef HMMSIM_BASE_ALLOC_H
 #define HMMSIM_BASE_ALLOC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /*
@@ -15,5 +16,17 @@ void hs_region_free(void *p, size_t size);
 
 /* Whether libnuma found NUMA on this host; -1 nodes are never placed. */
 int hs_numa_available(void);
+
+/*
+ * An allocation point: true when hmmsim_inject_alloc_failure() says this
+ * allocation must fail. Called by every allocator below and by those of
+ * directories and simulated frames.
+ */
+bool hs_alloc_should_fail(void);
+
+/* malloc and friends, as injection points. Free with free(). */
+void *hs_malloc(size_t size);
+void *hs_calloc(size_t n, size_t size);
+void *hs_realloc(void *p, size_t size);
 
 #endif /* HMMSIM_BASE_ALLOC_H */

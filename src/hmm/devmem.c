@@ -20,6 +20,7 @@
 
 #include "base/rcu.h"
 #include "hmm/internal.h"
+#include "base/alloc.h"
 
 struct hmm_devmem {
 	struct mm_system *sys;
@@ -202,7 +203,7 @@ HMMSIM_API int hmm_devmem_add(struct mm_system *sys, enum hmm_devmem_type type, 
 	    (type != HMM_DEVMEM_PRIVATE && type != HMM_DEVMEM_COHERENT) ||
 	    (flags & ~DEVMEM_FLAGS))
 		return -EINVAL;
-	dm = calloc(1, sizeof(*dm));
+	dm = hs_calloc(1, sizeof(*dm));
 	if (!dm)
 		return -ENOMEM;
 	pc.machine = sys->machine;

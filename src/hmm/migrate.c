@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "hmm/internal.h"
+#include "base/alloc.h"
 
 #define SELECT_MASK	(MIGRATE_VMA_SELECT_SYSTEM | MIGRATE_VMA_SELECT_DEVICE_PRIVATE | \
 			 MIGRATE_VMA_SELECT_DEVICE_COHERENT)
@@ -84,7 +85,7 @@ static struct migrate_state *state_find(const struct migrate_vma *args, bool cre
 		if (st->args == args)
 			break;
 	if (!st && create) {
-		st = calloc(1, sizeof(*st));
+		st = hs_calloc(1, sizeof(*st));
 		if (st) {
 			st->args = args;
 			st->next = states;
@@ -137,7 +138,7 @@ static void *grow(void *arr, size_t *cap, size_t nr, size_t size)
 	if (nr < *cap)
 		return arr;
 	ncap = *cap ? 2 * *cap : 8;
-	p = realloc(arr, ncap * size);
+	p = hs_realloc(arr, ncap * size);
 	if (p)
 		*cap = ncap;
 	return p;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "mm/internal.h"
+#include "base/alloc.h"
 
 struct fork_batch {
 	unsigned int n;
@@ -207,7 +208,7 @@ static int copy_range(struct mm_struct *child, struct vm_area_struct *vma, uint6
 	struct folio *folio;
 	int err = 0;
 
-	b = malloc(sizeof(*b));
+	b = hs_malloc(sizeof(*b));
 	if (!b)
 		return -ENOMEM;
 	for (at = start; !err && at < end; at = next) {

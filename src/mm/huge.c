@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "mm/internal.h"
+#include "base/alloc.h"
 
 #define FAULT_FALLBACK	1
 
@@ -67,7 +68,7 @@ void folio_note_partial_unmap(struct mm_struct *mm, struct folio *folio)
 	pthread_mutex_lock(&mm->sys->lock);
 	if (mm->sys->nr_deferred == mm->sys->cap_deferred) {
 		size_t cap = mm->sys->cap_deferred ? 2 * mm->sys->cap_deferred : 64;
-		struct deferred *d = realloc(mm->sys->deferred, cap * sizeof(*d));
+		struct deferred *d = hs_realloc(mm->sys->deferred, cap * sizeof(*d));
 
 		if (!d) {
 			/* Not queued: it is split when freed, as without the shrinker. */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "mm/internal.h"
+#include "base/alloc.h"
 
 HMMSIM_API const struct mm_profile mm_profile_current = {
 	.name = "current",
@@ -70,7 +71,7 @@ HMMSIM_API int mm_system_create(const struct mm_system_config *cfg, struct mm_sy
 		cfg = &def;
 	if ((cfg->ram & (MM_PAGE_SIZE - 1)) || cfg->thp > MM_THP_NEVER)
 		return -EINVAL;
-	sys = calloc(1, sizeof(*sys));
+	sys = hs_calloc(1, sizeof(*sys));
 	if (!sys)
 		return -ENOMEM;
 	sys->thp = cfg->thp;
@@ -153,7 +154,7 @@ int mm_alloc(struct mm_system *sys, const struct mm_profile *profile, struct mm_
 	struct mm_struct *mm;
 	int err;
 
-	mm = calloc(1, sizeof(*mm));
+	mm = hs_calloc(1, sizeof(*mm));
 	if (!mm)
 		return -ENOMEM;
 	/* CPU page tables are freed by munmap's free_pgtables, not as they empty. */

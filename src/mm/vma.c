@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "mm/internal.h"
+#include "base/alloc.h"
 
 /* Where the top-down search for free space starts, as x86-64's mmap_base. */
 #define MMAP_BASE	UINT64_C(0x7f0000000000)
@@ -16,7 +17,7 @@
 struct vm_area_struct *vma_alloc(struct mm_struct *mm, uint64_t start, uint64_t end,
 				 unsigned int flags)
 {
-	struct vm_area_struct *vma = calloc(1, sizeof(*vma));
+	struct vm_area_struct *vma = hs_calloc(1, sizeof(*vma));
 
 	if (!vma)
 		return NULL;
@@ -71,7 +72,7 @@ int vma_insert(struct mm_struct *mm, struct vm_area_struct *vma)
 
 	if (mm->nr_vmas == mm->cap_vmas) {
 		size_t cap = mm->cap_vmas ? 2 * mm->cap_vmas : 16;
-		struct vm_area_struct **v = realloc(mm->vmas, cap * sizeof(*v));
+		struct vm_area_struct **v = hs_realloc(mm->vmas, cap * sizeof(*v));
 
 		if (!v)
 			return -ENOMEM;
@@ -104,7 +105,7 @@ int vma_split(struct vm_area_struct *vma, uint64_t addr, struct vm_area_struct *
 	struct vm_area_struct *t;
 	int err;
 
-	t = malloc(sizeof(*t));
+	t = hs_malloc(sizeof(*t));
 	if (!t)
 		return -ENOMEM;
 	*t = *vma;

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "phys/internal.h"
+#include "base/alloc.h"
 
 #define DIR_SLOTS	512
 
@@ -57,7 +58,7 @@ static int dir_grow(struct phys_file *file, uint64_t nslots)
 
 	if (ndir <= file->ndir)
 		return 0;
-	dir = realloc(file->dir, ndir * sizeof(*dir));
+	dir = hs_realloc(file->dir, ndir * sizeof(*dir));
 	if (!dir)
 		return -ENOMEM;
 	memset(dir + file->ndir, 0, (ndir - file->ndir) * sizeof(*dir));
@@ -69,7 +70,7 @@ static int dir_grow(struct phys_file *file, uint64_t nslots)
 static int file_new(struct phys_pool *pool, struct phys_hugetlb *hp, unsigned int order,
 		    uint64_t size, struct phys_file **out)
 {
-	struct phys_file *file = calloc(1, sizeof(*file));
+	struct phys_file *file = hs_calloc(1, sizeof(*file));
 
 	if (!file)
 		return -ENOMEM;
@@ -141,7 +142,7 @@ static int cache_insert_locked(struct phys_file *file, uint64_t slot, unsigned i
 	struct folio *f;
 
 	if (!file->dir[d]) {
-		file->dir[d] = calloc(DIR_SLOTS, sizeof(struct folio *));
+		file->dir[d] = hs_calloc(DIR_SLOTS, sizeof(struct folio *));
 		if (!file->dir[d])
 			return -ENOMEM;
 	}

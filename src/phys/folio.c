@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "phys/internal.h"
+#include "base/alloc.h"
 
 #define DESC_CHUNK	64
 
@@ -25,7 +26,7 @@
 
 static int desc_grow_locked(struct phys_pool *pool)
 {
-	struct desc_chunk *c = calloc(1, sizeof(*c) + DESC_CHUNK * sizeof(struct folio));
+	struct desc_chunk *c = hs_calloc(1, sizeof(*c) + DESC_CHUNK * sizeof(struct folio));
 	uint8_t bias = 0;
 
 	if (!c)
@@ -133,7 +134,7 @@ struct folio *folio_make_locked(struct phys_pool *pool, uint64_t pfn, unsigned i
 	if (index_prepare_locked(pool, pfn, order))
 		return NULL;
 	if (order) {
-		excl = calloc(excl_words(order), sizeof(*excl));
+		excl = hs_calloc(excl_words(order), sizeof(*excl));
 		if (!excl)
 			return NULL;
 	}
@@ -175,6 +176,11 @@ HMMSIM_API struct folio *folio_alloc(struct phys_pool *pool, unsigned int order,
 
 	if (!pool || order > PHYS_MAX_ORDER || (flags & ~ALLOC_FLAGS)) {
 		errno = EINVAL;
+		return NULL;
+	}
+	/* An injected failure looks like an exhausted pool. */
+	if (hs_alloc_should_fail()) {
+		errno = ENOMEM;
 		return NULL;
 	}
 	pthread_mutex_lock(&pool->lock);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "phys/internal.h"
+#include "base/alloc.h"
 
 struct hsize {
 	unsigned int order;
@@ -76,8 +77,8 @@ static int hsize_fill(struct phys_hugetlb *hp, struct hsize *hs, unsigned int or
 	hs->order = order;
 	if (!nr)
 		return 0;
-	hs->all = calloc(nr, sizeof(*hs->all));
-	hs->free = calloc(nr, sizeof(*hs->free));
+	hs->all = hs_calloc(nr, sizeof(*hs->all));
+	hs->free = hs_calloc(nr, sizeof(*hs->free));
 	if (!hs->all || !hs->free)
 		return -ENOMEM;
 	for (uint64_t i = 0; i < nr; i++) {
@@ -100,7 +101,7 @@ HMMSIM_API int phys_hugetlb_create(struct phys_pool *pool, uint64_t nr_2m, uint6
 
 	if (!pool || !out || pool->kind != PHYS_SYSTEM_RAM)
 		return -EINVAL;
-	hp = calloc(1, sizeof(*hp));
+	hp = hs_calloc(1, sizeof(*hp));
 	if (!hp)
 		return -ENOMEM;
 	hp->pool = pool;
@@ -185,6 +186,10 @@ HMMSIM_API struct folio *phys_hugetlb_alloc(struct phys_hugetlb *hp, unsigned in
 
 	if (!hs || (flags & ~HUGETLB_ALLOC_FLAGS)) {
 		errno = EINVAL;
+		return NULL;
+	}
+	if (hs_alloc_should_fail()) {
+		errno = ENOMEM;
 		return NULL;
 	}
 	pthread_mutex_lock(&hp->lock);

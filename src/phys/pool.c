@@ -47,7 +47,7 @@ HMMSIM_API int phys_machine_create(struct phys_machine **out)
 
 	if (!out)
 		return -EINVAL;
-	m = calloc(1, sizeof(*m));
+	m = hs_calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
 	pthread_mutex_init(&m->lock, NULL);
@@ -163,7 +163,7 @@ int index_prepare_locked(struct phys_pool *pool, uint64_t pfn, unsigned int orde
 
 	if (order >= PHYS_CHUNK_ORDER || pool->leaf[c])
 		return 0;
-	leaf = calloc(PHYS_CHUNK_PAGES, sizeof(*leaf));
+	leaf = hs_calloc(PHYS_CHUNK_PAGES, sizeof(*leaf));
 	if (!leaf)
 		return -ENOMEM;
 	__atomic_store_n(&pool->leaf[c], leaf, __ATOMIC_RELEASE);
@@ -299,7 +299,7 @@ HMMSIM_API int phys_pool_create(const struct phys_pool_config *cfg, struct phys_
 	if (cfg->nr_frames >= PHYS_PFN_LIMIT)
 		return -EINVAL;
 
-	pool = calloc(1, sizeof(*pool));
+	pool = hs_calloc(1, sizeof(*pool));
 	if (!pool)
 		return -ENOMEM;
 	pthread_mutex_init(&pool->lock, NULL);
@@ -457,7 +457,7 @@ HMMSIM_API int phys_pool_check(struct phys_pool *pool, char *msg, size_t len)
 	cap = pool->st.live_folios + 1;
 	for (unsigned int k = 0; k <= PHYS_MAX_ORDER; k++)
 		cap += pool->st.free_blocks[k];
-	ext = malloc(cap * sizeof(*ext));
+	ext = hs_malloc(cap * sizeof(*ext));
 	if (!ext) {
 		ret = -ENOMEM;
 		goto out;

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "phys/internal.h"
+#include "base/alloc.h"
 
 size_t excl_words(unsigned int order)
 {
@@ -28,7 +29,7 @@ int32_t *folio_pmc(struct folio *f)
 
 	if (pmc)
 		return pmc;
-	fresh = calloc(folio_nr_pages(f), sizeof(*fresh));
+	fresh = hs_calloc(folio_nr_pages(f), sizeof(*fresh));
 	if (!fresh)
 		return NULL;
 	if (__atomic_compare_exchange_n(&f->_page_mapcount, &expected, fresh, false,

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "phys/internal.h"
+#include "base/alloc.h"
 
 struct piece {
 	struct folio *folio;
@@ -52,9 +53,9 @@ static int pieces_prepare(struct folio *f, struct piece *pc, uint64_t n, unsigne
 	int ret = 0;
 
 	for (uint64_t j = 0; j < n && order; j++) {
-		pc[j].excl = calloc(excl_words(order), sizeof(uint64_t));
+		pc[j].excl = hs_calloc(excl_words(order), sizeof(uint64_t));
 		if (with_pmc)
-			pc[j].pmc = calloc(step, sizeof(int32_t));
+			pc[j].pmc = hs_calloc(step, sizeof(int32_t));
 		if (!pc[j].excl || (with_pmc && !pc[j].pmc))
 			return -ENOMEM;
 	}
@@ -151,7 +152,7 @@ HMMSIM_API int split_folio_to_order(struct folio *f, unsigned int new_order)
 	file = !(flags & FOLIO_ANON) && folio_mapping(f);
 	old_cache = file ? (int32_t)folio_nr_pages(f) : 0;
 	cache = file ? (int32_t)(UINT64_C(1) << new_order) : 0;
-	pc = calloc(n, sizeof(*pc));
+	pc = hs_calloc(n, sizeof(*pc));
 	if (!pc)
 		return -ENOMEM;
 	pc[0].folio = f;

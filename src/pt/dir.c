@@ -118,7 +118,8 @@ int pt_dir_alloc(struct pt_table *t, unsigned int level, uint32_t birth, pt_entr
 	struct pt_dir *d;
 	pt_entry_t *entries;
 
-	if (t->cfg.alloc_hook && t->cfg.alloc_hook(t->cfg.hook_priv, level))
+	if ((t->cfg.alloc_hook && t->cfg.alloc_hook(t->cfg.hook_priv, level)) ||
+	    hs_alloc_should_fail())
 		return -ENOMEM;
 	pthread_mutex_lock(&t->slab_lock);
 	d = slab_take(t);

@@ -33,7 +33,7 @@ HMMSIM_API int pt_table_create(const struct pt_format *fmt, const struct pt_conf
 	if ((cfg->reclaim != PT_RECLAIM_EAGER && cfg->reclaim != PT_RECLAIM_KEEP) ||
 	    cfg->numa_node < -1)
 		return -EINVAL;
-	t = calloc(1, sizeof(*t));
+	t = hs_calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
 	t->fmt = fmt;
