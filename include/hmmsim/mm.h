@@ -139,7 +139,11 @@ struct mm_system_config {
  */
 HMMSIM_API int mm_system_create(const struct mm_system_config *cfg, struct mm_system **out);
 
-/* Destroy @sys. Returns -EBUSY, nothing changed, while a process lives. */
+/*
+ * Destroy @sys. Returns -EBUSY while a process lives (nothing changed), or
+ * when memory is still allocated with no process left (a leak, e.g. a
+ * file or a device driver still holding a folio).
+ */
 HMMSIM_API int mm_system_destroy(struct mm_system *sys);
 
 /* Change the THP mode for faults from now on. -EINVAL for an unknown mode. */

@@ -85,20 +85,26 @@ static int copy_present(struct mm_struct *child, struct vm_area_struct *vma, uin
 	}
 	folio = pfn_folio(parent, pfn);
 	page = folio_page_idx(folio, pfn);
+	/*
+	 * The child's entry first: it is the one step that can fail for lack
+	 * of memory, and failing before the accounting leaves nothing to undo.
+	 */
 	if (!folio_test_anon(folio)) {
 		/* A page-cache page in a private mapping: already read-only. */
-		err = folio_add_file_rmap_pte(folio, page);
-		if (!err)
-			err = mm_set_pte(child, va, level, e & ~_PAGE_ACCESSED);
+		err = mm_set_pte(child, va, level, e & ~_PAGE_ACCESSED);
 		if (err)
 			return err;
+		folio_add_file_rmap_pte(folio, page);
 		folio_get(folio);
 		MM_STAT_INC(child, rss_file);
 		return 0;
 	}
+	if (vma_is_hugetlb(vma) && folio_maybe_dma_pinned(folio))
+		return copy_for_child(child, vma, va, folio, 0, level);
+	err = mm_set_pte(child, va, level, e & ~(_PAGE_RW | _PAGE_ACCESSED));
+	if (err)
+		return err;
 	if (vma_is_hugetlb(vma)) {
-		if (folio_maybe_dma_pinned(folio))
-			return copy_for_child(child, vma, va, folio, 0, level);
 		err = level == 2 ? folio_add_anon_rmap_pud(folio, 0) :
 				   folio_add_anon_rmap_pmd(folio, 0);
 		if (!err)
@@ -107,24 +113,15 @@ static int copy_present(struct mm_struct *child, struct vm_area_struct *vma, uin
 		err = folio_try_dup_anon_rmap_pmd(folio);
 	} else {
 		err = folio_try_dup_anon_rmap_ptes(folio, page, 1);
-		if (err == -EBUSY)
-			return copy_for_child(child, vma, va, folio, page, 0);
 	}
-	if (err)
-		return err;
+	if (err) {
+		mm_clear_pte(child, va, level);
+		/* An exclusive page that may be pinned: the child gets a copy. */
+		return err == -EBUSY && !level ? copy_for_child(child, vma, va, folio, page, 0) : err;
+	}
 	/* Two mms map it now: forget the one that mapped it alone (fault.c). */
 	if (folio_test_large(folio))
 		__atomic_store_n(&folio->mapping, NULL, __ATOMIC_RELEASE);
-	err = mm_set_pte(child, va, level, e & ~(_PAGE_RW | _PAGE_ACCESSED));
-	if (err) {
-		if (level == 2)
-			folio_remove_rmap_pud(folio);
-		else if (level)
-			folio_remove_rmap_pmd(folio);
-		else
-			folio_remove_rmap_pte(folio, page);
-		return err;
-	}
 	folio_get(folio);
 	if (e & _PAGE_RW)
 		mm_update_pte(parent, va, level, 0, _PAGE_RW);
@@ -274,7 +271,7 @@ static void exit_vmas(struct mm_struct *mm)
 
 	for (i = 0; i < mm->nr_vmas; i++) {
 		vma = mm->vmas[i];
-		hugetlb_unreserve_range(vma, vma->start, vma->end);
+		hugetlb_unreserve(vma);
 		zap_vma_range(vma, vma->start, vma->end);
 	}
 	while (mm->nr_vmas) {

@@ -229,14 +229,19 @@ int split_huge_pmd(struct vm_area_struct *vma, uint64_t addr)
 		if (err)	/* leave the block empty: it refaults */
 			pt_unmap(mm->pt, haddr, MM_PMD_SIZE, 0);
 	} else if (pte_present(e)) {
-		err = pt_split(mm->pt, haddr, 1);
-		if (err)
-			goto unlock;
+		/* Both steps that can run out of memory first, undone in turn. */
 		folio = pfn_folio(mm, pte_pfn(e));
 		excl = folio_page_anon_exclusive(folio, 0);
+		err = folio_add_anon_rmap_ptes(folio, 0, MM_PMD_SIZE >> MM_PAGE_SHIFT,
+					       excl ? RMAP_EXCLUSIVE : 0);
+		if (err)
+			goto unlock;
+		err = pt_split(mm->pt, haddr, 1);
+		if (err) {
+			folio_remove_rmap_ptes(folio, 0, MM_PMD_SIZE >> MM_PAGE_SHIFT);
+			goto unlock;
+		}
 		folio_ref_add(folio, (int)(MM_PMD_SIZE >> MM_PAGE_SHIFT) - 1);
-		folio_add_anon_rmap_ptes(folio, 0, MM_PMD_SIZE >> MM_PAGE_SHIFT,
-					 excl ? RMAP_EXCLUSIVE : 0);
 		folio_remove_rmap_pmd(folio);
 		if (e & _PAGE_DIRTY)
 			folio_mark_dirty(folio);

@@ -19,29 +19,34 @@ static unsigned int hugetlb_level(const struct vm_area_struct *vma)
 
 int hugetlb_reserve(struct vm_area_struct *vma)
 {
+	uint64_t n = (vma->end - vma->start) >> vma->hugetlb_shift;
 	int err;
 
-	err = phys_hugetlb_reserve(vma->mm->sys->hugetlb, hugetlb_order(vma),
-				   (vma->end - vma->start) >> vma->hugetlb_shift);
+	err = phys_hugetlb_reserve(vma->mm->sys->hugetlb, hugetlb_order(vma), n);
 	if (!err)
-		vma->resv_owner = true;
+		vma->resv = n;
 	return err ? -ENOMEM : 0;
 }
 
-/* Give back the reservations of the pages of [@start, @end) never faulted. */
-void hugetlb_unreserve_range(struct vm_area_struct *vma, uint64_t start, uint64_t end)
+/* Huge pages of [@start, @end) of @vma not faulted in yet. */
+uint64_t hugetlb_unfaulted(struct vm_area_struct *vma, uint64_t start, uint64_t end)
 {
 	uint64_t addr, n = 0;
 	unsigned int level;
 	pt_entry_t e;
 
-	if (!vma_is_hugetlb(vma) || !vma->resv_owner)
-		return;
 	for (addr = start; addr < end; addr += UINT64_C(1) << vma->hugetlb_shift)
 		if (mm_get_pte(vma->mm, addr, &e, &level))
 			n++;
-	if (n)
-		phys_hugetlb_unreserve(vma->mm->sys->hugetlb, hugetlb_order(vma), n);
+	return n;
+}
+
+/* Give back the reservations @vma still holds (it is going away). */
+void hugetlb_unreserve(struct vm_area_struct *vma)
+{
+	if (vma_is_hugetlb(vma) && vma->resv)
+		phys_hugetlb_unreserve(vma->mm->sys->hugetlb, hugetlb_order(vma), vma->resv);
+	vma->resv = 0;
 }
 
 static int hugetlb_add_rmap(struct vm_area_struct *vma, struct folio *folio, bool new_anon)
@@ -82,16 +87,17 @@ static int hugetlb_no_page(struct vm_area_struct *vma, uint64_t haddr, unsigned 
 		if (err)
 			return err == -ENOMEM ? -ENOMEM : -EFAULT;
 	} else {
-		folio = NULL;
-		if (vma->resv_owner)
-			folio = phys_hugetlb_alloc(mm->sys->hugetlb, hugetlb_order(vma),
-						   PHYS_HUGETLB_ZERO | PHYS_HUGETLB_RESERVED);
-		/* A page zapped by MADV_DONTNEED refaults without its reservation. */
-		if (!folio)
-			folio = phys_hugetlb_alloc(mm->sys->hugetlb, hugetlb_order(vma),
-						   PHYS_HUGETLB_ZERO);
+		/*
+		 * The mapper's faults consume its reservations; a fork child, or
+		 * a page refaulted after MADV_DONTNEED once they are used up,
+		 * takes what the pool has left.
+		 */
+		folio = phys_hugetlb_alloc(mm->sys->hugetlb, hugetlb_order(vma), PHYS_HUGETLB_ZERO |
+					   (vma->resv ? PHYS_HUGETLB_RESERVED : 0));
 		if (!folio)
 			return -ENOMEM;
+		if (vma->resv)
+			vma->resv--;
 	}
 	if (vma->flags & VM_WRITE)
 		prot |= _PAGE_RW;

@@ -98,7 +98,7 @@ struct vm_area_struct {
 	struct phys_file *file;		/* a file, shmem for shared anon, hugetlbfs */
 	uint8_t hugetlb_shift;		/* 21 or 30 for hugetlb VMAs */
 	bool anon_vma;			/* has had anonymous pages (fork copies it) */
-	bool resv_owner;		/* hugetlb: unfaulted pages hold reservations */
+	uint64_t resv;			/* hugetlb: reservations held for faults to come */
 };
 
 struct mm_struct {
@@ -176,7 +176,10 @@ int vma_insert(struct mm_struct *mm, struct vm_area_struct *vma);
 void vma_remove(struct mm_struct *mm, struct vm_area_struct *vma);
 size_t vma_index(struct mm_struct *mm, uint64_t addr);
 int vma_split(struct vm_area_struct *vma, uint64_t addr, struct vm_area_struct **tail);
+int vma_check_split(struct mm_struct *mm, uint64_t start, uint64_t end);
 int vma_split_range(struct mm_struct *mm, uint64_t start, uint64_t end);
+/* vma_check_split, then the PMD leaves cut by the edges, then the VMAs. */
+int isolate_range(struct mm_struct *mm, uint64_t start, uint64_t end);
 uint64_t get_unmapped_area(struct mm_struct *mm, uint64_t len, uint64_t align, uint64_t offset);
 bool range_fully_mapped(struct mm_struct *mm, uint64_t start, uint64_t end);
 
@@ -242,6 +245,7 @@ int change_protection(struct vm_area_struct *vma, uint64_t start, uint64_t end);
 /* hugetlb.c */
 int hugetlb_fault(struct vm_area_struct *vma, uint64_t addr, unsigned int flags);
 int hugetlb_reserve(struct vm_area_struct *vma);
-void hugetlb_unreserve_range(struct vm_area_struct *vma, uint64_t start, uint64_t end);
+void hugetlb_unreserve(struct vm_area_struct *vma);
+uint64_t hugetlb_unfaulted(struct vm_area_struct *vma, uint64_t start, uint64_t end);
 
 #endif /* HMMSIM_MM_INTERNAL_H */

@@ -39,10 +39,7 @@ int do_munmap(struct mm_struct *mm, uint64_t start, uint64_t end)
 	vma = find_vma(mm, start);
 	if (!vma || vma->start >= end)
 		return 0;
-	err = vma_split_range(mm, start, end);
-	if (err)
-		return err;
-	err = split_huge_pmd_edges(mm, start, end);
+	err = isolate_range(mm, start, end);
 	if (err)
 		return err;
 
@@ -50,7 +47,7 @@ int do_munmap(struct mm_struct *mm, uint64_t start, uint64_t end)
 	mmu_notifier_invalidate_range_start(&range);
 	for (i = vma_index(mm, start); i < mm->nr_vmas && mm->vmas[i]->start < end; i++) {
 		vma = mm->vmas[i];
-		hugetlb_unreserve_range(vma, vma->start, vma->end);
+		hugetlb_unreserve(vma);
 		zap_vma_range(vma, vma->start, vma->end);
 	}
 	mmu_notifier_invalidate_range_end(&range);
@@ -164,7 +161,7 @@ HMMSIM_API int mm_mmap(struct mm_struct *mm, const struct mm_mmap_args *a, uint6
 	}
 	err = vma_insert(mm, vma);
 	if (err) {
-		hugetlb_unreserve_range(vma, vma->start, vma->end);
+		hugetlb_unreserve(vma);
 		goto free_vma;
 	}
 	*out = addr;

@@ -88,12 +88,18 @@ static int check_range(struct mm_struct *mm, uint64_t addr, uint64_t *len)
 	return 0;
 }
 
-/* Split VMAs and PMD leaves so that [@start, @end) is whole VMAs. */
-static int isolate_range(struct mm_struct *mm, uint64_t start, uint64_t end)
+/*
+ * Make [@start, @end) whole VMAs. The PMD leaves an edge cuts are split
+ * before the VMAs (a failure then leaves no leaf across a VMA edge), after
+ * the hugetlb check (a refused range changes nothing).
+ */
+int isolate_range(struct mm_struct *mm, uint64_t start, uint64_t end)
 {
-	int err = vma_split_range(mm, start, end);
+	int err = vma_check_split(mm, start, end);
 
-	return err ? err : split_huge_pmd_edges(mm, start, end);
+	if (!err)
+		err = split_huge_pmd_edges(mm, start, end);
+	return err ? err : vma_split_range(mm, start, end);
 }
 
 HMMSIM_API int mm_mprotect(struct mm_struct *mm, uint64_t addr, uint64_t len, unsigned int prot)

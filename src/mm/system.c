@@ -110,9 +110,16 @@ HMMSIM_API int mm_system_destroy(struct mm_system *sys)
 		return -EINVAL;
 	if (sys->nr_mms)
 		return -EBUSY;
+	/*
+	 * With every process gone, a folio still allocated is a leak (a file
+	 * or a device driver may still hold one): refuse, and keep the system.
+	 */
+	if (sys->hugetlb && phys_hugetlb_destroy(sys->hugetlb))
+		return -EBUSY;
+	sys->hugetlb = NULL;
+	if (phys_pool_destroy(sys->pool))
+		return -EBUSY;
 	free(sys->deferred);
-	phys_hugetlb_destroy(sys->hugetlb);
-	phys_pool_destroy(sys->pool);
 	phys_machine_destroy(sys->machine);
 	pthread_mutex_destroy(&sys->lock);
 	free(sys);

@@ -118,6 +118,13 @@ int vma_split(struct vm_area_struct *vma, uint64_t addr, struct vm_area_struct *
 		free(t);
 		return err;
 	}
+	/* hugetlb reservations go with the unfaulted pages they are for. */
+	if (vma->resv) {
+		t->resv = hugetlb_unfaulted(t, t->start, t->end);
+		if (t->resv > vma->resv)
+			t->resv = vma->resv;
+		vma->resv -= t->resv;
+	}
 	if (t->file)
 		phys_file_get(t->file);
 	if (tail)
@@ -126,16 +133,16 @@ int vma_split(struct vm_area_struct *vma, uint64_t addr, struct vm_area_struct *
 }
 
 /*
- * Split the VMAs straddling @start or @end so that VMAs lie wholly inside
- * or outside [@start, @end). hugetlb VMAs refuse a split that is not
- * huge-page aligned (-EINVAL), as hugetlb_vm_op_split does.
+ * vma_check_split: hugetlb VMAs refuse a split that is not huge-page
+ * aligned (-EINVAL), as hugetlb_vm_op_split does.
+ * vma_split_range: split the VMAs straddling @start or @end so that VMAs
+ * lie wholly inside or outside [@start, @end).
  */
-int vma_split_range(struct mm_struct *mm, uint64_t start, uint64_t end)
+int vma_check_split(struct mm_struct *mm, uint64_t start, uint64_t end)
 {
 	const uint64_t edges[2] = { start, end };
 	struct vm_area_struct *vma;
 	unsigned int i;
-	int err;
 
 	for (i = 0; i < 2; i++) {
 		vma = vma_lookup(mm, edges[i]);
@@ -143,6 +150,19 @@ int vma_split_range(struct mm_struct *mm, uint64_t start, uint64_t end)
 		    (edges[i] & ((UINT64_C(1) << vma->hugetlb_shift) - 1)))
 			return -EINVAL;
 	}
+	return 0;
+}
+
+int vma_split_range(struct mm_struct *mm, uint64_t start, uint64_t end)
+{
+	const uint64_t edges[2] = { start, end };
+	struct vm_area_struct *vma;
+	unsigned int i;
+	int err;
+
+	err = vma_check_split(mm, start, end);
+	if (err)
+		return err;
 	for (i = 0; i < 2; i++) {
 		vma = vma_lookup(mm, edges[i]);
 		if (!vma || vma->start == edges[i])

@@ -457,7 +457,7 @@ HMMSIM_API int phys_pool_check(struct phys_pool *pool, char *msg, size_t len)
 	cap = pool->st.live_folios + 1;
 	for (unsigned int k = 0; k <= PHYS_MAX_ORDER; k++)
 		cap += pool->st.free_blocks[k];
-	ext = hs_malloc(cap * sizeof(*ext));
+	ext = malloc(cap * sizeof(*ext));
 	if (!ext) {
 		ret = -ENOMEM;
 		goto out;
