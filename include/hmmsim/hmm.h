@@ -148,24 +148,27 @@ struct hmm_range {
 /*
  * Snapshot, and fault where requested, the CPU page table over the range.
  * Context: the mm's mmap_lock held for reading.
+ * A fault met at the PTE level faults every page from there to the end of
+ * the PMD span, as the kernel's does.
  * Returns 0; -EBUSY (the interval was invalidated: read_begin again and
  * retry; entries past the point reached still hold their input); -EFAULT
- * (a fault was requested where no access is possible); -EPERM (write
- * requested on a VMA without VM_WRITE); -EINVAL (empty, misaligned or
- * reversed range, range outside the notifier's interval, request bits
- * outside VALID and WRITE); -ENOMEM.
+ * (a fault was requested where no access is possible, or the fault failed,
+ * out of memory included: VM_FAULT_ERROR); -EPERM (write requested on a
+ * VMA without VM_WRITE); -EINVAL (empty, misaligned or reversed range,
+ * range outside the notifier's interval or user space, request bits
+ * outside VALID and WRITE).
  */
 HMMSIM_API int hmm_range_fault(struct hmm_range *range);
 
 /*
- * The largest device page size the CPU mapping allows at page @idx of an
- * hmm_range_fault() output (@pfns over [@start, @start + @npages pages)):
- * the largest size in @page_sizes (a bitmap of log2 sizes, e.g. 4K|64K|2M)
- * such that the aligned block holding the page lies inside the range,
- * every entry of it is VALID with the same WRITE bit, the CPU mapping
- * order covers it (map order >= log2(size) - 12), and the frames follow
- * each other from an aligned frame. Returns the log2 size, 12 for a lone
- * page, or 0 when the entry is not VALID.
+ * The largest device page size the CPU mapping allows at page @idx of a
+ * complete hmm_range_fault() output (@pfns over [@start, @start + @npages
+ * pages)): the largest size in @page_sizes (a bitmap of log2 sizes, e.g.
+ * 4K|64K|2M) not above the entry's map order whose aligned block lies
+ * inside the range. It reads that one entry: a CPU leaf of that order is
+ * aligned and gives all its pages the same flags and consecutive frames.
+ * (So do not use it on the partial output of an -EBUSY return.) Returns
+ * the log2 size, 12 for a lone page, or 0 when the entry is not VALID.
  */
 HMMSIM_API unsigned int hmm_range_map_shift(const uint64_t *pfns, uint64_t start,
 					    uint64_t npages, uint64_t idx, uint64_t page_sizes);
@@ -229,8 +232,8 @@ enum hmm_devmem_type {
 /*
  * Register @size bytes of device memory with @sys (memremap_pages): a
  * pool of frames beside system memory, of @type, whose folios carry
- * @owner (pgmap->owner). Returns 0, -EINVAL (size, type, flags, no ops),
- * -ENOMEM.
+ * @owner (pgmap->owner). Returns 0, -EINVAL (size, type, flags, no ops, no
+ * owner for device-private memory), -ENOMEM.
  */
 HMMSIM_API int hmm_devmem_add(struct mm_system *sys, enum hmm_devmem_type type, uint64_t size,
 			      const struct dev_pagemap_ops *ops, void *owner, unsigned int flags,

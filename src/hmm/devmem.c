@@ -201,8 +201,8 @@ HMMSIM_API int hmm_devmem_add(struct mm_system *sys, enum hmm_devmem_type type, 
 
 	if (!sys || !out || !ops || !size || (size & (MM_PAGE_SIZE - 1)) ||
 	    (type != HMM_DEVMEM_PRIVATE && type != HMM_DEVMEM_COHERENT) ||
-	    (flags & ~DEVMEM_FLAGS))
-		return -EINVAL;
+	    (flags & ~DEVMEM_FLAGS) || (type == HMM_DEVMEM_PRIVATE && !owner))
+		return -EINVAL;	/* a private pgmap needs an owner, as memremap_pages says */
 	dm = hs_calloc(1, sizeof(*dm));
 	if (!dm)
 		return -ENOMEM;

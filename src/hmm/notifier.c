@@ -131,7 +131,7 @@ static int insert(struct mmu_interval_notifier *sub, struct mm_struct *mm, uint6
 
 	if (!sub || !mm || !ops || !ops->invalidate || sub->inserted)
 		return -EINVAL;
-	if (!length || start + length - 1 < start)
+	if (!length || start + length < start)
 		return -EOVERFLOW;
 	mm_set_exit_hook(itree_exit);
 	s = get_subs(mm);

@@ -65,13 +65,22 @@ static void fill(struct hmm_walk *w, uint64_t addr, uint64_t end, uint64_t value
 	w->last = end;
 }
 
-/* Stop the walk and fault [addr, end); -EPERM for a write to a read-only VMA. */
+/*
+ * Stop the walk and fault [addr, end); -EPERM for a write to a read-only
+ * VMA. A fault met at the PTE level (@level 0) runs to the end of the PMD
+ * span, as hmm_vma_walk_pmd's does: every page after it is faulted too.
+ */
 static int ask_fault(struct hmm_walk *w, uint64_t addr, uint64_t end, bool write,
-		     struct vm_area_struct *vma)
+		     struct vm_area_struct *vma, int level)
 {
 	if (write && !(vma_flags(vma) & VM_WRITE)) {
 		w->err = -EPERM;
 		return w->err;
+	}
+	if (level == 0) {
+		end = align_down(addr, MM_PMD_SHIFT) + MM_PMD_SIZE;
+		if (end > w->range->end)
+			end = w->range->end;
 	}
 	w->last = addr;
 	w->fault_start = addr;
@@ -110,7 +119,7 @@ static int hmm_hole(uint64_t addr, uint64_t next, int level, struct mm_walk *wal
 	if (level < 0)
 		return error_range(w, addr, next);
 	if (need_fault(w, addr, next, false, false, &write))
-		return ask_fault(w, addr, next, write, walk->vma);
+		return ask_fault(w, addr, next, write, walk->vma, level);
 	fill(w, addr, next, 0, 0);
 	return 0;
 }
@@ -122,7 +131,7 @@ static unsigned int level_order(unsigned int level)
 }
 
 static int hmm_nonpresent(struct hmm_walk *w, uint64_t addr, uint64_t next, pt_entry_t e,
-			  struct mm_walk *walk)
+			  unsigned int level, struct mm_walk *walk)
 {
 	struct hmm_devmem *dm;
 	uint64_t flags;
@@ -139,7 +148,7 @@ static int hmm_nonpresent(struct hmm_walk *w, uint64_t addr, uint64_t next, pt_e
 	}
 	/* Another owner's device page, a migration or exclusive entry: faultable. */
 	if (need_fault(w, addr, next, false, false, &write))
-		return ask_fault(w, addr, next, write, walk->vma);
+		return ask_fault(w, addr, next, write, walk->vma, level);
 	fill(w, addr, next, 0, 0);
 	return 0;
 }
@@ -153,12 +162,12 @@ static int hmm_leaf(uint64_t addr, uint64_t next, pt_entry_t e, unsigned int lev
 	bool write;
 
 	if (mm_pte_kind(e) != MM_PTE_PRESENT && mm_pte_kind(e) != MM_PTE_PROTNONE)
-		return hmm_nonpresent(w, addr, next, e, walk);
+		return hmm_nonpresent(w, addr, next, e, level, walk);
 	pfn = pt_leaf_pfn(&pt_format_x86_64_4l, e, shift[level], addr);
 	if (mm_pte_kind(e) == MM_PTE_PROTNONE) {
 		/* Present but not accessible (NUMA hint): the pfn, no flags. */
 		if (need_fault(w, addr, next, false, false, &write))
-			return ask_fault(w, addr, next, write, walk->vma);
+			return ask_fault(w, addr, next, write, walk->vma, level);
 		fill(w, addr, next, pfn, 1);
 		return 0;
 	}
@@ -167,7 +176,7 @@ static int hmm_leaf(uint64_t addr, uint64_t next, pt_entry_t e, unsigned int lev
 	 * faults all of [addr, next).
 	 */
 	if (need_fault(w, addr, next, true, mm_pte_write(e), &write))
-		return ask_fault(w, addr, next, write, walk->vma);
+		return ask_fault(w, addr, next, write, walk->vma, level);
 	flags = HMM_PFN_VALID | (mm_pte_write(e) ? HMM_PFN_WRITE : 0) |
 		((uint64_t)level_order(level) << HMM_PFN_ORDER_SHIFT);
 	fill(w, addr, next, pfn | flags, 1);
@@ -194,7 +203,7 @@ static int hmm_do_fault(struct mm_struct *mm, struct hmm_walk *w)
 			return -EFAULT;
 		err = handle_mm_fault(vma, addr, flags);
 		if (err)
-			return err == -ENOMEM ? -ENOMEM : -EFAULT;
+			return -EFAULT;	/* VM_FAULT_OOM is a VM_FAULT_ERROR too */
 	}
 	return 0;
 }

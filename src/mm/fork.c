@@ -336,10 +336,10 @@ HMMSIM_API void mm_exit(struct mm_struct *mm)
 		return;
 	mmap_write_lock(mm);
 	mmu_notifier_release(mm);
-	mmu_notifier_range_init(&range, MMU_NOTIFY_RELEASE, mm, 0, MM_TASK_SIZE);
+	mmu_notifier_range_init(&range, MMU_NOTIFY_RELEASE, mm, 0, MM_ALL_END);
 	mmu_notifier_invalidate_range_start(&range);
 	mmu_notifier_invalidate_range_end(&range);
-	mmu_notifier_range_init(&range, MMU_NOTIFY_UNMAP, mm, 0, MM_TASK_SIZE);
+	mmu_notifier_range_init(&range, MMU_NOTIFY_UNMAP, mm, 0, MM_ALL_END);
 	mmu_notifier_invalidate_range_start(&range);
 	exit_vmas(mm);
 	mmu_notifier_invalidate_range_end(&range);

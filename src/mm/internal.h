@@ -38,6 +38,12 @@ enum swp_type {
 	SWP_DEVICE_EXCLUSIVE,
 };
 
+/*
+ * The end of "everything" for exit's notifications: the kernel's ULONG_MAX,
+ * page-aligned as ranges are (every interval a driver can insert below it).
+ */
+#define MM_ALL_END	(UINT64_MAX & ~(MM_PAGE_SIZE - 1))
+
 static inline pt_entry_t mk_pte(uint64_t pfn, pt_entry_t flags)
 {
 	return (pfn << MM_PAGE_SHIFT) | flags;
