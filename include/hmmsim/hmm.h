@@ -324,7 +324,8 @@ HMMSIM_API void migrate_vma_finalize(struct migrate_vma *args);
  * device-exclusive entry (splitting a PMD first), with an EXCLUSIVE
  * notification carrying @owner. Returns 0 with the folio locked and
  * referenced in *@foliop (the driver unlocks and puts it when done);
- * -EFAULT, -EPERM, -EBUSY, -ENOMEM. A CPU access to the page restores the
+ * -EFAULT, -EPERM, -EBUSY, -ENOMEM; -EOPNOTSUPP for a shared, file or
+ * hugetlb mapping (after faulting the page in, as the kernel does). A CPU access to the page restores the
  * normal entry (EXCLUSIVE notification, owner NULL).
  * Context: the mmap_lock held for reading.
  */

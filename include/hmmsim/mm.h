@@ -495,10 +495,10 @@ struct mmu_notifier {
 };
 
 /*
- * Subscribe @sub (with @sub->ops set) to @mm's invalidations, or
- * unsubscribe it. Context: takes the mmap_lock for writing, so not from a
- * callback. Returns 0, -EINVAL (no ops, already subscribed, not subscribed
- * to this mm).
+ * Subscribe @sub (with @sub->ops set and @sub->mm NULL: zero it first) to
+ * @mm's invalidations, or unsubscribe it. Context: takes the mmap_lock for
+ * writing, so not from a callback. Returns 0, -EINVAL (no ops, already
+ * subscribed to this mm or another, not subscribed to this mm).
  */
 HMMSIM_API int mmu_notifier_register(struct mmu_notifier *sub, struct mm_struct *mm);
 HMMSIM_API int mmu_notifier_unregister(struct mmu_notifier *sub, struct mm_struct *mm);

@@ -54,8 +54,8 @@ static int access_range(struct mm_struct *mm, uint64_t addr, uint64_t len, struc
 	pt_entry_t e;
 	int err = 0;
 
-	if (!mm || end < addr || end > MM_TASK_SIZE)
-		return -EINVAL;
+	if (!mm || end < addr)
+		return -EINVAL;	/* past user space is a fault, as anywhere without a VMA */
 	mmap_read_lock(mm);
 	while (addr < end && !err) {
 		n = MM_PAGE_SIZE - (addr & (MM_PAGE_SIZE - 1));

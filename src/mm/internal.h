@@ -85,6 +85,7 @@ struct mm_system {
 	struct phys_pool *pool;
 	struct phys_hugetlb *hugetlb;
 	enum mm_thp_mode thp;
+	uint64_t hugetlb_2m, hugetlb_1g;	/* the hugetlb pool's size, to rebuild it */
 	pthread_mutex_t lock;		/* the list of processes */
 	struct mm_struct *mms;
 	unsigned int nr_mms;

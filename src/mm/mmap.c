@@ -122,9 +122,6 @@ HMMSIM_API int mm_mmap(struct mm_struct *mm, const struct mm_mmap_args *a, uint6
 	mmap_write_lock(mm);
 	if (a->flags & MM_MAP_FIXED) {
 		addr = a->addr;
-		err = do_munmap(mm, addr, addr + len);
-		if (err)
-			goto unlock;
 	} else {
 		align = a->align;
 		if (!align)
@@ -136,6 +133,7 @@ HMMSIM_API int mm_mmap(struct mm_struct *mm, const struct mm_mmap_args *a, uint6
 		if (err)
 			goto unlock;
 	}
+	/* Everything that can fail before MAP_FIXED unmaps what is there. */
 	err = -ENOMEM;
 	vma = vma_alloc(mm, addr, addr + len, vmflags);
 	if (!vma)
@@ -159,15 +157,20 @@ HMMSIM_API int mm_mmap(struct mm_struct *mm, const struct mm_mmap_args *a, uint6
 		if (err)
 			goto free_vma;
 	}
-	err = vma_insert(mm, vma);
-	if (err) {
-		hugetlb_unreserve(vma);
-		goto free_vma;
+	if (a->flags & MM_MAP_FIXED) {
+		err = do_munmap(mm, addr, addr + len);
+		if (err)
+			goto unreserve;
 	}
+	err = vma_insert(mm, vma);
+	if (err)
+		goto unreserve;
 	*out = addr;
 	mmap_write_unlock(mm);
 	return 0;
 
+unreserve:
+	hugetlb_unreserve(vma);
 free_vma:
 	vma_free(vma);
 unlock:

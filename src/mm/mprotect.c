@@ -209,6 +209,21 @@ static int madvise_free(struct vm_area_struct *vma, uint64_t start, uint64_t end
 	return err;
 }
 
+/* Would @vma take @advice over its part of [@start, @end)? */
+static int madvise_check(struct vm_area_struct *vma, uint64_t start, uint64_t end,
+			 enum mm_advice advice)
+{
+	uint64_t hmask = (UINT64_C(1) << vma->hugetlb_shift) - 1;
+
+	if (advice == MM_MADV_FREE && !vma_is_anonymous(vma))
+		return -EINVAL;
+	if (advice == MM_MADV_DONTNEED && vma_is_hugetlb(vma) &&
+	    (((start > vma->start ? start : vma->start) & hmask) ||
+	     ((end < vma->end ? end : vma->end) & hmask)))
+		return -EINVAL;
+	return 0;
+}
+
 HMMSIM_API int mm_madvise(struct mm_struct *mm, uint64_t addr, uint64_t len,
 			  enum mm_advice advice)
 {
@@ -223,6 +238,9 @@ HMMSIM_API int mm_madvise(struct mm_struct *mm, uint64_t addr, uint64_t len,
 	end = addr + len;
 	mmap_write_lock(mm);
 	err = range_fully_mapped(mm, addr, end) ? 0 : -ENOMEM;
+	/* Every VMA must take the advice before any does. */
+	for (i = vma_index(mm, addr); !err && i < mm->nr_vmas && mm->vmas[i]->start < end; i++)
+		err = madvise_check(mm->vmas[i], addr, end, advice);
 	/* A VMA edge inside a PMD leaf splits it (vma_adjust_trans_huge). */
 	if (!err && (advice == MM_MADV_HUGEPAGE || advice == MM_MADV_NOHUGEPAGE))
 		err = isolate_range(mm, addr, end);

@@ -66,8 +66,8 @@ HMMSIM_API int mmu_notifier_register(struct mmu_notifier *sub, struct mm_struct 
 	struct mmu_notifier *s;
 	int err = 0;
 
-	if (!sub || !mm || !sub->ops)
-		return -EINVAL;
+	if (!sub || !mm || !sub->ops || sub->mm)
+		return -EINVAL;	/* sub->mm: already subscribed, to this mm or another */
 	mmap_write_lock(mm);
 	for (s = mm->subs; s; s = s->next)
 		if (s == sub)

@@ -89,6 +89,8 @@ HMMSIM_API int mm_system_create(const struct mm_system_config *cfg, struct mm_sy
 	err = phys_pool_create(&pc, &sys->pool);
 	if (err)
 		goto free_machine;
+	sys->hugetlb_2m = cfg->hugetlb_2m;
+	sys->hugetlb_1g = cfg->hugetlb_1g;
 	err = phys_hugetlb_create(sys->pool, cfg->hugetlb_2m, cfg->hugetlb_1g, &sys->hugetlb);
 	if (err)
 		goto free_pool;
@@ -114,11 +116,13 @@ HMMSIM_API int mm_system_destroy(struct mm_system *sys)
 	 * With every process gone, a folio still allocated is a leak (a file
 	 * or a device driver may still hold one): refuse, and keep the system.
 	 */
-	if (sys->hugetlb && phys_hugetlb_destroy(sys->hugetlb))
+	if (phys_hugetlb_destroy(sys->hugetlb))
 		return -EBUSY;
-	sys->hugetlb = NULL;
-	if (phys_pool_destroy(sys->pool))
+	if (phys_pool_destroy(sys->pool)) {
+		/* Put the hugetlb pool back: the system stays as it was. */
+		phys_hugetlb_create(sys->pool, sys->hugetlb_2m, sys->hugetlb_1g, &sys->hugetlb);
 		return -EBUSY;
+	}
 	free(sys->deferred);
 	phys_machine_destroy(sys->machine);
 	pthread_mutex_destroy(&sys->lock);
