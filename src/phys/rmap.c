@@ -238,18 +238,20 @@ static int remove_entire(struct folio *f, unsigned int order)
 
 HMMSIM_API int folio_add_new_anon_rmap(struct folio *f, unsigned int flags)
 {
+	bool was_anon;
 	int ret;
 
 	if (!f || !folio_live(f) || (flags & ~RMAP_EXCLUSIVE) || folio_mapcount(f) ||
 	    (folio_flags(f) & FOLIO_ZERO) || (!folio_test_anon(f) && folio_mapping(f)))
 		return -EINVAL;
+	was_anon = folio_test_anon(f);
 	folio_flags_or(f, FOLIO_ANON);
 	if (folio_test_hugetlb(f) || f->order == PHYS_PMD_ORDER)
 		ret = add_entire(f, f->order, flags);
 	else
 		ret = add_ptes(f, 0, folio_nr_pages(f), flags);
-	if (ret)
-		folio_flags_andnot(f, FOLIO_ANON);
+	if (ret && !was_anon)
+		folio_flags_andnot(f, FOLIO_ANON);	/* a failure changes nothing */
 	return ret;
 }
 
