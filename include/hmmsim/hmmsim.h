@@ -8,5 +8,6 @@
 #include <hmmsim/phys.h>
 #include <hmmsim/mm.h>
 #include <hmmsim/hmm.h>
+#include <hmmsim/gpu.h>
 
 #endif /* HMMSIM_H */

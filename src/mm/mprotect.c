@@ -36,9 +36,14 @@ static int prot_leaf(void *arg, uint64_t va, uint64_t size, pt_entry_t e, unsign
 	struct folio *folio;
 
 	if (!pte_present(e)) {
+		/*
+		 * A populated entry of any kind opens the notification (the
+		 * kernel's is per populated PMD): a device holding a migrated or
+		 * exclusive page must hear of the VMA's new protection.
+		 */
+		prot_notify(w, va);
 		/* A writable device-private entry loses write with the VMA. */
 		if (pte_swp_type(e) == SWP_DEVICE_WRITE && !(vma->flags & VM_WRITE)) {
-			prot_notify(w, va);
 			mm_clear_pte(vma->mm, va, 0);
 			mm_set_pte(vma->mm, va, 0, mk_swp_entry(SWP_DEVICE_READ, pte_pfn(e),
 								 e & _PAGE_SWP_EXCL));
