@@ -82,6 +82,12 @@ struct scenario {
 	const char *trace;
 };
 
+/* scenarios_gpu.c */
+extern const struct scenario scenario_gpu_stream;
+extern const struct scenario scenario_fork_cow_mirror;
+extern const struct scenario scenario_migration_ping_pong;
+extern const struct scenario scenario_fault_storm;
+
 /* The scenarios, in --list order; the first is the default. */
 extern const struct scenario *const scenarios[];
 

@@ -20,41 +20,12 @@
 #include <hmmsim/hmmsim.h>
 
 #include "cli.h"
+#include "exec.h"
 #include "result.h"
 #include "trace.h"
 
-struct region {
-	char name[TRACE_NAME_MAX + 1];
-	uint64_t start;
-	uint64_t len;
-};
-
-struct proc {
-	char name[TRACE_NAME_MAX + 1];
-	struct mm_struct *mm;
-	struct region *regions;
-	size_t nr_regions;
-};
-
-struct file_ent {
-	char name[TRACE_NAME_MAX + 1];
-	struct phys_file *file;
-};
-
-struct exec {
-	struct exec_config cfg;
-	struct mm_system *sys;
-	const struct mm_profile *profile;
-	struct proc *procs;		/* in creation order, for `stats` */
-	size_t nr_procs;
-	struct file_ent *files;
-	size_t nr_files;
-	unsigned int violations;
-	struct result res;		/* of the command being run */
-};
-
 /* Every counter of @p, as " name=value" or as a JSON object. */
-static void put_proc_stats(struct strbuf *sb, struct proc *p, bool json)
+void put_proc_stats(struct strbuf *sb, struct proc *p, bool json)
 {
 	struct mm_stats st;
 
@@ -66,7 +37,7 @@ static void put_proc_stats(struct strbuf *sb, struct proc *p, bool json)
 /* Names                                                                    */
 /* ------------------------------------------------------------------------ */
 
-static struct proc *proc_find(struct exec *x, const char *name)
+struct proc *proc_find(struct exec *x, const char *name)
 {
 	for (size_t i = 0; i < x->nr_procs; i++) {
 		if (!strcmp(x->procs[i].name, name))
@@ -126,7 +97,7 @@ static void region_add(struct proc *p, const char *name, uint64_t start, uint64_
 }
 
 /* P and R of the command, or NULL after a diagnostic. */
-static struct region *region_get(struct exec *x, struct proc **pp)
+struct region *region_get(struct exec *x, struct proc **pp)
 {
 	struct proc *p = proc_get(x, x->res.cmd->proc);
 	struct region *r;
@@ -145,7 +116,7 @@ static struct region *region_get(struct exec *x, struct proc **pp)
  * was mapped and must stay inside it: a range that spills over is a slip in
  * the trace, not a question for the mm.
  */
-static struct region *range_get(struct exec *x, struct proc **pp, uint64_t *addr)
+struct region *range_get(struct exec *x, struct proc **pp, uint64_t *addr)
 {
 	const struct trace_cmd *c = x->res.cmd;
 	struct region *r = region_get(x, pp);
@@ -298,6 +269,8 @@ static int cmd_fork(struct exec *x, struct proc *p)
 
 	if (proc_find(x, x->res.cmd->name2))
 		return diag(&x->res, "process '%s' exists", x->res.cmd->name2);
+	if (dev_find(x, x->res.cmd->name2))
+		return diag(&x->res, "'%s' names a device", x->res.cmd->name2);
 	err = mm_fork(p->mm, &mm);
 	if (err)
 		return err;
@@ -374,6 +347,7 @@ static void cmd_stats_all(struct exec *x)
 		sb_printf(&x->res.obj, "},\"thp\":\"%s\"", thp[mode]);
 	else
 		sb_printf(&x->res.text, " thp=%s", thp[mode]);
+	dev_stats_all(x);
 	/* In JSON "procs" is the object above; the count is its size. */
 	sb_printf(&x->res.text, " procs=%zu", x->nr_procs);
 	res_u64(&x->res, "ram_pages", ps.nr_frames);
@@ -467,19 +441,16 @@ static int run_cmd(struct exec *x)
 	struct proc *p;
 	int err;
 
-	if (trace_op_is_device(c->op)) {
-		fflush(x->cfg.out);
-		fprintf(x->cfg.err, "%s:%u: %s: device support is not built yet\n", x->cfg.source,
-			c->line, trace_op_name(c->op));
-		snprintf(x->res.msg, sizeof(x->res.msg), "device support is not built yet");
-		return -ENOSYS;
-	}
+	if (trace_op_is_device(c->op))
+		return run_dev_cmd(x);
 	switch (c->op) {
 	case OP_SET:
 		return cmd_set(x);
 	case OP_PROC:
 		if (proc_find(x, c->proc))
 			return diag(&x->res, "process '%s' exists", c->proc);
+		if (dev_find(x, c->proc))
+			return diag(&x->res, "'%s' names a device", c->proc);
 		err = mm_create(x->sys, x->profile, &mm);
 		if (!err)
 			proc_add(x, c->proc, mm);
@@ -500,6 +471,10 @@ static int run_cmd(struct exec *x)
 			return 0;
 		}
 		p = proc_find(x, c->proc);
+		if (!p && dev_find(x, c->proc)) {
+			dev_put_stats(x, dev_find(x, c->proc));
+			return 0;
+		}
 		if (!p)
 			return diag(&x->res, "unknown process or device '%s'", c->proc);
 		put_proc_stats(&x->res.text, p, false);
@@ -537,7 +512,8 @@ static void exec_line(struct exec *x, const char *line, unsigned int lineno)
 		res_err(&x->res, err);
 	else
 		res_ok(&x->res);
-	if (x->cfg.check && mm_system_check(x->sys, msg, sizeof(msg))) {
+	if (x->cfg.check &&
+	    (mm_system_check(x->sys, msg, sizeof(msg)) || dev_check_all(x, msg, sizeof(msg)))) {
 		x->violations++;
 		res_violation(&x->res, msg);
 	}
@@ -611,15 +587,22 @@ unsigned int exec_violations(const struct exec *x)
 
 void exec_destroy(struct exec *x)
 {
+	/* Devices first: their memory goes back to the processes that map it. */
+	size_t left = dev_destroy_all(x);
+
 	while (x->nr_procs) {
 		mm_exit(x->procs[x->nr_procs - 1].mm);
 		proc_remove(x, &x->procs[x->nr_procs - 1]);
 	}
+	/* What a fork child kept mapped is gone with it. */
+	if (left && dev_destroy_all(x))
+		fprintf(x->cfg.err, "%s: a device could not be destroyed\n", x->cfg.source);
 	for (size_t i = 0; i < x->nr_files; i++)
 		phys_file_put(x->files[i].file);
 	mm_system_destroy(x->sys);
 	free(x->procs);
 	free(x->files);
+	free(x->devs);
 	res_free(&x->res);
 	free(x);
 }

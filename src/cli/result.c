@@ -142,14 +142,18 @@ static void emit(struct result *r, const char *head, const char *status, bool du
 
 void res_ok(struct result *r)
 {
-	char head[2 * TRACE_NAME_MAX + 8];
+	char head[3 * TRACE_NAME_MAX + 16];
 
-	if (r->cmd->op != OP_DUMP) {
+	if (r->cmd->op == OP_DUMP) {
+		snprintf(head, sizeof(head), "dump %s %s", r->cmd->proc, r->cmd->region);
+		emit(r, head, "ok", true);
+	} else if (r->cmd->op == OP_SNAPSHOT) {
+		snprintf(head, sizeof(head), "snapshot %s %s %s", r->cmd->dev, r->cmd->proc,
+			 r->cmd->region);
+		emit(r, head, "ok", true);
+	} else {
 		emit(r, "ok", "ok", false);
-		return;
 	}
-	snprintf(head, sizeof(head), "dump %s %s", r->cmd->proc, r->cmd->region);
-	emit(r, head, "ok", true);
 }
 
 void res_err(struct result *r, int err)
@@ -223,17 +227,26 @@ static uint64_t stat_get(const struct mm_stats *st, size_t i)
 	return *(const uint64_t *)((const char *)st + stat_fields[i].off);
 }
 
-void res_deltas(struct result *r, const struct mm_stats *a, const struct mm_stats *b)
+void res_deltas_cpu(struct result *r, const struct mm_stats *a, const struct mm_stats *b,
+		    bool cpu)
 {
 	for (size_t i = 0; i < NR_STAT_FIELDS; i++) {
 		uint64_t d = stat_get(b, i) - stat_get(a, i);
+		const char *name = stat_fields[i].name;
 
 		if (stat_fields[i].gauge)
 			continue;
+		if (cpu && !strcmp(name, "faults"))
+			name = "cpu_faults";
 		if (d)
-			sb_printf(&r->text, " %s=%" PRIu64, stat_fields[i].name, d);
-		sb_printf(&r->obj, ",\"%s\":%" PRIu64, stat_fields[i].name, d);
+			sb_printf(&r->text, " %s=%" PRIu64, name, d);
+		sb_printf(&r->obj, ",\"%s\":%" PRIu64, name, d);
 	}
+}
+
+void res_deltas(struct result *r, const struct mm_stats *a, const struct mm_stats *b)
+{
+	res_deltas_cpu(r, a, b, false);
 }
 
 void put_stats(struct strbuf *sb, const struct mm_stats *st, bool json)

@@ -57,7 +57,10 @@ void res_u64(struct result *r, const char *name, uint64_t v);
 /* An address: hex in text, a number in JSON. */
 void res_hex(struct result *r, const char *name, uint64_t v);
 
-/* Print "ok" and the counters; "dump P R" and the runs for a dump. */
+/*
+ * Print "ok" and the counters; "dump P R" and the runs for a dump,
+ * "snapshot D P R" and the runs for a snapshot.
+ */
 void res_ok(struct result *r);
 /* Print "error ENAME" (and the diagnostic, in JSON). */
 void res_err(struct result *r, int err);
@@ -73,6 +76,10 @@ void res_violation(struct result *r, const char *msg);
 
 /* The event counters that changed from @a to @b (all of them in JSON). */
 void res_deltas(struct result *r, const struct mm_stats *a, const struct mm_stats *b);
+
+/* The same, with the process's "faults" named "cpu_faults" when @cpu (device commands). */
+void res_deltas_cpu(struct result *r, const struct mm_stats *a, const struct mm_stats *b,
+		    bool cpu);
 
 /* Every counter of @st, as " name=value" or as a JSON object. */
 void put_stats(struct strbuf *sb, const struct mm_stats *st, bool json);

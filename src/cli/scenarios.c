@@ -196,6 +196,10 @@ const struct scenario *const scenarios[] = {
 	&scenario_mremap,
 	&scenario_thp_modes,
 	&scenario_shared,
+	&scenario_gpu_stream,
+	&scenario_fork_cow_mirror,
+	&scenario_migration_ping_pong,
+	&scenario_fault_storm,
 	NULL,
 };
 

@@ -34,13 +34,16 @@ static const struct {
 	[OP_WRITE] = { "write", "write P R OFF LEN [BYTE]" },
 	[OP_DUMP] = { "dump", "dump P R [OFF LEN]" },
 	[OP_STATS] = { "stats", "stats [P|D]" },
-	[OP_DEVICE] = { "device", "device D [format=NAME] [memory=SIZE]" },
+	[OP_DEVICE] = { "device", "device D [format=gp100|x86|4k] [memory=SIZE] "
+				  "[policy=map-order|4k|odp] [map=large|page] "
+				  "[migrate=never|first-touch] [exec=clock|thread] "
+				  "[memtype=private|coherent]" },
 	[OP_DEV_READ] = { "dev_read", "dev_read D P R OFF LEN" },
 	[OP_DEV_WRITE] = { "dev_write", "dev_write D P R OFF LEN [BYTE]" },
 	[OP_MIGRATE_TO_DEV] = { "migrate_to_dev", "migrate_to_dev D P R OFF LEN" },
 	[OP_MIGRATE_TO_SYS] = { "migrate_to_sys", "migrate_to_sys D P R OFF LEN" },
 	[OP_SNAPSHOT] = { "snapshot", "snapshot D P R OFF LEN" },
-	[OP_EXCLUSIVE] = { "exclusive", "exclusive D P R OFF LEN" },
+	[OP_EXCLUSIVE] = { "exclusive", "exclusive D P R OFF LEN [check]" },
 	[OP_RELEASE] = { "release", "release D" },
 };
 
@@ -57,12 +60,16 @@ void trace_print_help(FILE *out)
 	      "suffixes K, M, G. OFF and LEN are relative to region R. Each command prints one\n"
 	      "result line: 'ok' and counters as name=value, or 'error ENAME'.\n\n", out);
 	for (size_t i = 0; i < NR_OPS; i++)
-		fprintf(out, trace_op_is_device((enum trace_op)i) ? "  %-40s (not built yet)\n" :
-			"  %s\n", ops[i].usage);
+		fprintf(out, "  %s\n", ops[i].usage);
 	fputs("\ndump prints 'dump P R' and runs COUNT:CODE@PFN. CODE: - unmapped, H PMD or larger\n"
 	      "leaf, T PTE-mapped page of a large folio, p small page, z zero page, d device-private,\n"
 	      "m migration, e device-exclusive entry; then x mapped once or . more; then w writable\n"
-	      "or . not.\n", out);
+	      "or . not.\n\n"
+	      "Device commands print faults= (device fault rounds) cpages= (pages) sum= (bytes\n"
+	      "read) sim_ns= (simulated device time), then the process's counters that changed\n"
+	      "(its CPU faults as cpu_faults=). snapshot prints 'snapshot D P R' and runs\n"
+	      "COUNT:FLAGS, FLAGS of ERROR NONE READ WRITE ZERO PMD PUD DEV_PRIVATE_LOCAL\n"
+	      "DEV_PRIVATE_REMOTE DEV_COHERENT_LOCAL DEV_COHERENT_REMOTE joined by '|'.\n", out);
 }
 
 /* The tokens of one line and where the parser is in them. */
@@ -350,9 +357,25 @@ static int parse_mremap(struct cursor *c, struct trace_cmd *cmd)
 	return 0;
 }
 
+/* @v among @names (NULL-terminated): its index, or -1. */
+static int pick(const char *v, const char *const *names)
+{
+	for (int i = 0; names[i]; i++) {
+		if (!strcmp(v, names[i]))
+			return i;
+	}
+	return -1;
+}
+
 static int parse_device(struct cursor *c, struct trace_cmd *cmd)
 {
+	static const char *const policies[] = { "map-order", "4k", "odp", NULL };
+	static const char *const maps[] = { "large", "page", NULL };
+	static const char *const migrates[] = { "never", "first-touch", NULL };
+	static const char *const execs[] = { "clock", "thread", NULL };
+	static const char *const memtypes[] = { "private", "coherent", NULL };
 	const char *t, *v;
+	int i;
 
 	if (need_name(c, "D", cmd->dev))
 		return -EINVAL;
@@ -363,6 +386,32 @@ static int parse_device(struct cursor *c, struct trace_cmd *cmd)
 		} else if ((v = keyval(t, "memory"))) {
 			if (check_size(c, "memory", v, &cmd->size))
 				return -EINVAL;
+			cmd->dev_opts |= DEV_OPT_MEMORY;
+		} else if ((v = keyval(t, "policy"))) {
+			if ((i = pick(v, policies)) < 0)
+				return fail(c, "device: unknown policy '%s' (map-order, 4k, odp)", v);
+			cmd->policy = (enum trace_dev_policy)i;
+			cmd->dev_opts |= DEV_OPT_POLICY;
+		} else if ((v = keyval(t, "map"))) {
+			if ((i = pick(v, maps)) < 0)
+				return fail(c, "device: unknown map '%s' (large, page)", v);
+			cmd->map_page = i;
+			cmd->dev_opts |= DEV_OPT_MAP;
+		} else if ((v = keyval(t, "migrate"))) {
+			if ((i = pick(v, migrates)) < 0)
+				return fail(c, "device: unknown migrate '%s' (never, first-touch)", v);
+			cmd->migrate_first_touch = i;
+			cmd->dev_opts |= DEV_OPT_MIGRATE;
+		} else if ((v = keyval(t, "exec"))) {
+			if ((i = pick(v, execs)) < 0)
+				return fail(c, "device: unknown exec '%s' (clock, thread)", v);
+			cmd->exec_thread = i;
+			cmd->dev_opts |= DEV_OPT_EXEC;
+		} else if ((v = keyval(t, "memtype"))) {
+			if ((i = pick(v, memtypes)) < 0)
+				return fail(c, "device: unknown memtype '%s' (private, coherent)", v);
+			cmd->coherent = i;
+			cmd->dev_opts |= DEV_OPT_MEMTYPE;
 		} else {
 			return fail(c, "device: unknown option '%s' (usage: %s)", t,
 				    ops[OP_DEVICE].usage);
@@ -451,11 +500,18 @@ static int parse_args(struct cursor *c, struct trace_cmd *cmd)
 		if (need_name(c, "D", cmd->dev) || need_range(c, cmd))
 			return -EINVAL;
 		return (t = next(c)) ? check_byte(c, t, &cmd->byte) : 0;
+	case OP_EXCLUSIVE:
+		if (need_name(c, "D", cmd->dev) || need_range(c, cmd))
+			return -EINVAL;
+		if (c->i < c->n && !strcmp(c->tok[c->i], "check")) {
+			cmd->check = true;
+			c->i++;
+		}
+		return 0;
 	case OP_DEV_READ:
 	case OP_MIGRATE_TO_DEV:
 	case OP_MIGRATE_TO_SYS:
 	case OP_SNAPSHOT:
-	case OP_EXCLUSIVE:
 		return need_name(c, "D", cmd->dev) ? -EINVAL : need_range(c, cmd);
 	case OP_RELEASE:
 		return need_name(c, "D", cmd->dev);

@@ -32,7 +32,7 @@ enum trace_op {
 	OP_WRITE,
 	OP_DUMP,
 	OP_STATS,
-	/* The device layers (hmm, gpu): parsed now, executed once they exist. */
+	/* The device commands (exec_dev.c): every op from here on. */
 	OP_DEVICE,
 	OP_DEV_READ,
 	OP_DEV_WRITE,
@@ -72,6 +72,21 @@ enum trace_thp {
 	TRACE_THP_ALWAYS,
 	TRACE_THP_MADVISE,
 	TRACE_THP_NEVER,
+};
+
+/* Device options: which of them `device` was given (trace_cmd.dev_opts). */
+#define DEV_OPT_MEMORY	(1u << 0)
+#define DEV_OPT_POLICY	(1u << 1)
+#define DEV_OPT_MAP	(1u << 2)
+#define DEV_OPT_MIGRATE	(1u << 3)
+#define DEV_OPT_EXEC	(1u << 4)
+#define DEV_OPT_MEMTYPE	(1u << 5)
+
+/* policy=: where the device page size comes from (gpu_size_policy). */
+enum trace_dev_policy {
+	DEV_POLICY_MAP_ORDER,
+	DEV_POLICY_4K,
+	DEV_POLICY_ODP,
 };
 
 /*
@@ -122,6 +137,15 @@ struct trace_cmd {
 
 	/* device */
 	char format[TRACE_NAME_MAX + 1];
+	unsigned int dev_opts;		/* DEV_OPT_*: the options given */
+	enum trace_dev_policy policy;
+	bool map_page;			/* map=page (else large) */
+	bool migrate_first_touch;	/* migrate=first-touch (else never) */
+	bool exec_thread;		/* exec=thread (else clock) */
+	bool coherent;			/* memtype=coherent (else private) */
+
+	/* exclusive ... check: test_hmm's CHECK_EXCLUSIVE instead */
+	bool check;
 };
 
 /*
@@ -138,7 +162,7 @@ const char *trace_op_name(enum trace_op op);
 /* The commands and their arguments, one a line, for --commands. */
 void trace_print_help(FILE *out);
 
-/* Device commands: parsed, not executed until the hmm and gpu layers exist. */
+/* The commands exec_dev.c runs, on a fake GPU. */
 static inline bool trace_op_is_device(enum trace_op op)
 {
 	return op >= OP_DEVICE;
