@@ -16,6 +16,8 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <hmmsim/hmmsim.h>
 
@@ -520,6 +522,36 @@ static void exec_line(struct exec *x, const char *line, unsigned int lineno)
 	x->res.cmd = NULL;
 }
 
+/*
+ * A progress line on standard error, for long replays watched on a
+ * terminal: after the first second, at most once a second. It never goes
+ * into the results (they may be a pipe).
+ */
+static void progress(struct exec *x, unsigned int lineno, bool done)
+{
+	struct timespec ts;
+	uint64_t now;
+
+	if (!x->progress_tty)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	if (!x->progress_start)
+		x->progress_start = x->progress_last = now;
+	if (done) {
+		if (x->progress_shown)
+			fputs("\r\033[K", stderr);
+		x->progress_shown = false;
+		return;
+	}
+	if (now - x->progress_start < 1000 || now - x->progress_last < 1000)
+		return;
+	x->progress_last = now;
+	x->progress_shown = true;
+	fprintf(stderr, "\r\033[Khmmsim: line %u, %.0f s", lineno,
+		(double)(now - x->progress_start) / 1000);
+}
+
 int exec_stream(struct exec *x, FILE *in)
 {
 	unsigned int lineno = 0;
@@ -527,11 +559,16 @@ int exec_stream(struct exec *x, FILE *in)
 	char *line = NULL;
 	ssize_t n;
 
+	x->progress_tty = isatty(fileno(x->cfg.out)) && isatty(STDERR_FILENO);
 	while ((n = getline(&line, &cap, in)) >= 0) {
 		if (n && line[n - 1] == '\n')
 			line[--n] = '\0';
+		progress(x, lineno, true);	/* off the line before a result lands there */
 		exec_line(x, line, ++lineno);
+		fflush(x->cfg.out);
+		progress(x, lineno, false);
 	}
+	progress(x, lineno, true);
 	free(line);
 	fflush(x->cfg.out);
 	return ferror(in) ? -EIO : 0;

@@ -51,6 +51,9 @@ struct exec {
 	size_t nr_devs;
 	unsigned int violations;
 	struct result res;		/* of the command being run */
+	/* The progress line (exec.c): on when the results go to a terminal. */
+	bool progress_tty, progress_shown;
+	uint64_t progress_start, progress_last;	/* ms */
 };
 
 /* Every counter of @p, as " name=value" or as a JSON object. */
