@@ -565,7 +565,8 @@ int exec_stream(struct exec *x, FILE *in)
 			line[--n] = '\0';
 		progress(x, lineno, true);	/* off the line before a result lands there */
 		exec_line(x, line, ++lineno);
-		fflush(x->cfg.out);
+		if (x->progress_tty)
+			fflush(x->cfg.out);
 		progress(x, lineno, false);
 	}
 	progress(x, lineno, true);
