@@ -431,11 +431,14 @@ fail_quiet:
 }
 
 /* Counters of /proc/vmstat that say the kernel could not give a THP. */
-static uint64_t vmstat_fallbacks(void)
+static const char *const fallback_names[] = {
+	"thp_fault_fallback ", "thp_fault_fallback_charge ", "thp_zero_page_alloc_failed ", NULL,
+};
+/* Folios the kernel split (its deferred-split shrinker runs under memory pressure). */
+static const char *const split_names[] = { "thp_split_page ", NULL };
+
+static uint64_t vmstat_sum(const char *const *names)
 {
-	static const char *const names[] = {
-		"thp_fault_fallback ", "thp_fault_fallback_charge ", "thp_zero_page_alloc_failed ",
-	};
 	char line[256];
 	uint64_t sum = 0;
 	FILE *f = fopen("/proc/vmstat", "r");
@@ -443,11 +446,20 @@ static uint64_t vmstat_fallbacks(void)
 	if (!f)
 		return 0;
 	while (fgets(line, sizeof(line), f))
-		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		for (size_t i = 0; names[i]; i++)
 			if (!strncmp(line, names[i], strlen(names[i])))
 				sum += strtoull(line + strlen(names[i]), NULL, 10);
 	fclose(f);
 	return sum;
+}
+
+/* Is every difference a page the kernel maps small where hmmsim keeps the THP (T)? */
+static bool only_kernel_splits(const char (*k)[2], const char (*h)[2], uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i++)
+		if (memcmp(k[i], h[i], 2) && !(k[i][0] == 'p' && h[i][0] == 'T'))
+			return false;
+	return true;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -608,7 +620,7 @@ static void run_scenario(const struct scenario *sc)
 {
 	struct kres *sim = calloc(1, sizeof(*sim));
 	char kr[2048], sr[2048];
-	uint64_t before, after;
+	uint64_t before, after, splits;
 	const char *why = "";
 	unsigned int c;
 	pid_t pid;
@@ -620,14 +632,16 @@ static void run_scenario(const struct scenario *sc)
 		skip();
 	memset(kshared, 0, sizeof(*kshared));
 	kshared->status = -1;
-	before = vmstat_fallbacks();
+	before = vmstat_sum(fallback_names);
+	splits = vmstat_sum(split_names);
 	fflush(stdout);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (!pid)
 		k_scenario(sc, kshared);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
-	after = vmstat_fallbacks();
+	after = vmstat_sum(fallback_names);
+	splits = vmstat_sum(split_names) - splits;
 	if (kshared->status) {
 		print_error("scenario %s: the kernel side failed: %s (status %d, wait %#x)\n",
 			    sc->name, kshared->msg, kshared->status, st);
@@ -649,6 +663,14 @@ static void run_scenario(const struct scenario *sc)
 		printf("# %s #%u\n#   kernel %s\n#   hmmsim %s\n", sc->name, c, kr, sr);
 		bad = compare((const char (*)[2])kshared->cls[c], (const char (*)[2])sim->cls[c], n,
 			      &why);
+		if (bad >= 0 && splits &&
+		    only_kernel_splits((const char (*)[2])kshared->cls[c],
+				       (const char (*)[2])sim->cls[c], n)) {
+			printf("# scenario %s: inconclusive, the kernel split %" PRIu64 " folios "
+			       "meanwhile (its shrinker, under memory pressure)\n", sc->name, splits);
+			free(sim);
+			skip();
+		}
 		if (bad >= 0) {
 			print_error("scenario %s, classification %u: %s differs at page %ld\n"
 				    "  kernel %s\n  hmmsim %s\n", sc->name, c, why, bad, kr, sr);
