@@ -31,6 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <time.h>
+
 #include "hmm/internal.h"
 #include "base/alloc.h"
 
@@ -501,6 +503,20 @@ static void migrate_vma_collect(struct migrate_vma *args)
  * the page then stays), and replace each mapping by a migration entry,
  * under a CLEAR notification of that process's page.
  */
+/* The read side of another process's mmap_lock, waiting at most 20 ms. */
+static int rdlock_briefly(pthread_rwlock_t *lock)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += 20 * 1000 * 1000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return pthread_rwlock_timedrdlock(lock, &ts);
+}
+
 static void unmap_remote(struct migrate_vma *args, struct migrate_state **stp, uint64_t idx,
 			 uint64_t addr, struct folio *folio, uint64_t pfn)
 {
@@ -533,8 +549,12 @@ static void unmap_remote(struct migrate_vma *args, struct migrate_state **stp, u
 		}
 		st->mms = p;
 		if (!state_holds(st, b)) {
-			/* Never wait: the process may be changing (and so holding it) for long. */
-			if (pthread_rwlock_tryrdlock(&b->mmap_lock)) {
+			/*
+			 * Wait a little, never long: the process may be in the middle of
+			 * an mmap, mprotect or fork (a moment), or in an exit that waits
+			 * for the list lock we hold. Busy makes the fault retry.
+			 */
+			if (rdlock_briefly(&b->mmap_lock)) {
 				busy = true;
 				break;
 			}
