@@ -74,11 +74,21 @@ int gpu_range_fault_locked(struct gpu_range_op *op)
 	struct gpu_mirror *m = op->mirror;
 	struct gpu_dev *dev = m->dev;
 	uint64_t deadline = gpu_now_ms() + dev->cfg.retry_timeout_ms;
+	unsigned long mseq;
 	int ret;
 
 	for (;;) {
 		op->range.notifier = &m->notifier;
 		op->range.notifier_seq = mmu_interval_read_begin(&m->notifier);
+		/*
+		 * Our own migrations are invisible to read_retry (their MIGRATE
+		 * notification is skipped): a migration that collects a page after
+		 * hmm_range_fault() reported it, and clears and copies it before
+		 * we commit, would leave us mapping the stale source, and device
+		 * writes through it are lost. Such a migration bumps migrate_seq
+		 * under the mirror lock after collecting, so compare it there.
+		 */
+		mseq = __atomic_load_n(&m->migrate_seq, __ATOMIC_ACQUIRE);
 		mmap_read_lock(m->mm);
 		ret = op->prepare ? op->prepare(op) : 0;
 		if (!ret) {
@@ -90,7 +100,8 @@ int gpu_range_fault_locked(struct gpu_range_op *op)
 			if (ret)
 				return ret;
 			pthread_mutex_lock(&m->lock);
-			if (!mmu_interval_read_retry(&m->notifier, op->range.notifier_seq)) {
+			if (!mmu_interval_read_retry(&m->notifier, op->range.notifier_seq) &&
+			    __atomic_load_n(&m->migrate_seq, __ATOMIC_RELAXED) == mseq) {
 				ret = op->commit(op);
 				pthread_mutex_unlock(&m->lock);
 				return ret;

@@ -197,6 +197,15 @@ struct gpu_mirror {
 	struct pt_table *pt;
 	uint32_t asid;
 	int dead;			/* atomic: the mm exited (RELEASE seen) */
+	/*
+	 * Bumped (under lock) each time one of this device's migrations clears
+	 * the entries of pages it moves. Our own MIGRATE notifications are
+	 * skipped and do not move the notifier sequence, so read_retry alone
+	 * cannot tell a fault that its hmm_range_fault() output (taken before
+	 * the migration collected the page) names a source page already copied;
+	 * the fault path checks this too. Atomic: read before the fault.
+	 */
+	unsigned long migrate_seq;
 	struct gpu_mirror *next;
 };
 

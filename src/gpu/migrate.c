@@ -190,16 +190,20 @@ static bool has_dst(const struct migrate_vma *args, uint64_t k, uint64_t head)
 /*
  * Clear the mirror's entries of every page about to move (a destination is
  * ready), so that no device access touches a source after its copy: our own
- * MIGRATE notification was skipped. Context: m->lock.
+ * MIGRATE notification was skipped. With @holes, only the holes and zero
+ * pages (no source page), after migrate_vma_pages() filled them. Bumps
+ * migrate_seq: a fault whose hmm_range_fault() ran before this must not
+ * commit (see gpu_range_fault_locked()). Context: m->lock.
  */
-static void clear_moving(struct gpu_mirror *m, struct migrate_vma *args, uint64_t n)
+static void clear_moving(struct gpu_mirror *m, struct migrate_vma *args, uint64_t n, bool holes)
 {
 	uint64_t i, k, len, run = UINT64_MAX;
 
 	for (i = 0; i < n; i += len) {
 		len = unit_pages(args, i, n);
 		for (k = i; k < i + len; k++) {
-			bool moving = page_moves(args, k, i) && has_dst(args, k, i);
+			bool moving = page_moves(args, k, i) && has_dst(args, k, i) &&
+				      (!holes || !(args->src[k] & MIGRATE_PFN_VALID));
 
 			if (moving && run == UINT64_MAX)
 				run = k;
@@ -212,7 +216,21 @@ static void clear_moving(struct gpu_mirror *m, struct migrate_vma *args, uint64_
 	}
 	if (run != UINT64_MAX)
 		gpu_cmd_clear(m, args->start + (run << GPU_PAGE_SHIFT), args->end, 0);
+	__atomic_add_fetch(&m->migrate_seq, 1, __ATOMIC_RELEASE);
 	gpu_queue_fence(m->dev);
+}
+
+/* Any hole or zero page that migrate_vma_pages() filled? */
+static bool filled_holes(const struct migrate_vma *args, uint64_t n)
+{
+	uint64_t i;
+
+	for (i = 0; i < n; i++) {
+		if ((args->src[i] & (MIGRATE_PFN_MIGRATE | MIGRATE_PFN_VALID)) ==
+		    MIGRATE_PFN_MIGRATE && (args->dst[i] & MIGRATE_PFN_VALID))
+			return true;
+	}
+	return false;
 }
 
 /* Map the pages that moved to the device. Context: m->lock. */
@@ -303,16 +321,28 @@ static int migrate_step(struct gpu_dev *dev, struct gpu_mirror *m, struct vm_are
 	failed = alloc_dsts(dev, &args, n, to_dev);
 	if (m) {
 		pthread_mutex_lock(&m->lock);
-		clear_moving(m, &args, n);
+		clear_moving(m, &args, n, false);
 		pthread_mutex_unlock(&m->lock);
 	}
 	copy_dsts(dev, &args, n, to_dev);
 	gpu_queue_fence(dev);
 	migrate_vma_pages(&args);
-	if (map && m && to_dev) {
+	if (m && to_dev) {
+		bool mapped = false;
+
 		pthread_mutex_lock(&m->lock);
-		if (!mmu_interval_read_retry(&m->notifier, seq))
+		if (map && !mmu_interval_read_retry(&m->notifier, seq)) {
 			map_moved(dev, m, &args, n);
+			mapped = true;
+		}
+		/*
+		 * A zero page is collected without a migration entry: a fault
+		 * may have mapped it after the clear above, and its replacement
+		 * by migrate_vma_pages() notified only us (skipped). Drop such
+		 * entries unless map_moved() just replaced them.
+		 */
+		if (!mapped && filled_holes(&args, n))
+			clear_moving(m, &args, n, true);
 		pthread_mutex_unlock(&m->lock);
 	}
 	done = count_moved(&args, n);

@@ -558,6 +558,19 @@ static void unmap_remote(struct migrate_vma *args, struct migrate_state **stp, u
 				busy = true;
 				break;
 			}
+			/*
+			 * Look again now that we hold it: while we waited, the process
+			 * may have finished exiting (exit_vmas() zapped everything and
+			 * the write lock was dropped; mm_free() now waits for the list
+			 * lock we hold). Keeping its lock past our list lock would
+			 * unlock freed memory later, maybe the next mm allocated there
+			 * (whose reader count then underflows: its exit hangs). An mm
+			 * that still maps the page cannot exit while we hold this.
+			 */
+			if (mm_get_pte(b, addr, &e, &level) || level || !entry_maps(e, pfn)) {
+				mmap_read_unlock(b);
+				continue;
+			}
 			st->mms[st->nr_mms++] = b;
 		}
 		cand[nr++] = b;
