@@ -213,3 +213,12 @@ void json_null(struct json *j, const char *key)
 	json_key(j, key);
 	fputs("null", j->f);
 }
+
+void json_metric(struct json *j, const char *key, const double *v, int n)
+{
+	json_obj(j, key);
+	json_num(j, "median", median(v, n));
+	json_num(j, "min", min_finite(v, n));
+	json_num(j, "max", max_finite(v, n));
+	json_close_obj(j);
+}

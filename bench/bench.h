@@ -65,6 +65,9 @@ void json_str(struct json *j, const char *key, const char *s);
 void json_bool(struct json *j, const char *key, bool v);
 void json_null(struct json *j, const char *key);
 
+/* @key: {median, min, max} of the finite values of @v[0..@n). */
+void json_metric(struct json *j, const char *key, const double *v, int n);
+
 static inline void json_close_obj(struct json *j)
 {
 	json_close(j, '}');

@@ -487,15 +487,6 @@ static void run_once(struct ctx *c)
 
 /* ---- output ------------------------------------------------------------------------ */
 
-static void print_metric(struct json *j, const char *key, const double *v, int runs)
-{
-	json_obj(j, key);
-	json_num(j, "median", median(v, runs));
-	json_num(j, "min", min_finite(v, runs));
-	json_num(j, "max", max_finite(v, runs));
-	json_close_obj(j);
-}
-
 static void print_method(struct json *j)
 {
 	char seed[24];
@@ -582,8 +573,8 @@ static void print_policy(struct json *j, const struct opts *o, unsigned int l, e
 	json_u64(j, "total", k->sim_ns[COLD] + k->sim_ns[WARM]);
 	json_close_obj(j);
 	json_obj(j, "host_ns");
-	print_metric(j, "cold", host_ns[l][p][COLD], o->runs);
-	print_metric(j, "warm", host_ns[l][p][WARM], o->runs);
+	json_metric(j, "cold", host_ns[l][p][COLD], o->runs);
+	json_metric(j, "warm", host_ns[l][p][WARM], o->runs);
 	json_close_obj(j);
 	json_close_obj(j);
 }

@@ -856,15 +856,6 @@ static void run_once(struct ctx *c)
 
 /* ---- output ------------------------------------------------------------------------ */
 
-static void print_metric(struct json *j, const char *key, const double *v, int runs)
-{
-	json_obj(j, key);
-	json_num(j, "median", median(v, runs));
-	json_num(j, "min", min_finite(v, runs));
-	json_num(j, "max", max_finite(v, runs));
-	json_close_obj(j);
-}
-
 static void print_method(struct json *j, const struct opts *o)
 {
 	char seed[24];
@@ -993,7 +984,7 @@ static void print_report(const struct opts *o, const struct ctx *c)
 			group = d->group;
 			workload = d->workload;
 		}
-		print_metric(&j, d->field, vals[m], o->runs);
+		json_metric(&j, d->field, vals[m], o->runs);
 	}
 	json_close_obj(&j);
 	json_close_obj(&j);
