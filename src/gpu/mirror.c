@@ -123,6 +123,8 @@ int gpu_mirror_get(struct gpu_dev *dev, struct mm_struct *mm, struct gpu_mirror 
 	 * Insert outside dev->lock: it takes the mmap_lock for writing, and
 	 * migrate_to_ram looks mirrors up with the mmap_lock held.
 	 */
+	/* Before the notifier goes live: an invalidation may run at once and uses it. */
+	m->asid = __atomic_add_fetch(&dev->next_asid, 1, __ATOMIC_RELAXED);
 	err = mmu_interval_notifier_insert(&m->notifier, mm, 0, GPU_VA_END, &mirror_ops);
 	if (err) {
 		mirror_free(m);
@@ -134,7 +136,6 @@ int gpu_mirror_get(struct gpu_dev *dev, struct mm_struct *mm, struct gpu_mirror 
 			break;
 	}
 	if (!other) {
-		m->asid = ++dev->next_asid;
 		m->next = dev->mirrors;
 		dev->mirrors = m;
 	}
