@@ -116,7 +116,8 @@ static bool prepare(const uint8_t *data, size_t size, char *out, struct exec_con
 			if (cmd.size > MAX_MAP || cmd.len > MAX_LEN)
 				drop = true;
 			if ((cmd.op == OP_READ || cmd.op == OP_WRITE ||
-			     trace_op_is_device(cmd.op)) && (access += cmd.len) > MAX_ACCESS)
+			     trace_op_is_device(cmd.op)) &&
+			    (access += cmd.random ? cmd.random * 4096 : cmd.len) > MAX_ACCESS)
 				drop = true;
 			if (cmd.op == OP_DEVICE && cmd.size > MAX_DEVMEM)
 				drop = true;

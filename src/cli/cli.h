@@ -24,8 +24,8 @@
  * @json:	one JSON object per command instead of text.
  * @echo:	print comments, blank lines and each command beside its result
  *		(the readable report of scenarios); ignored with @json.
- * @seed:	for randomised commands (none yet); part of the input, so the
- *		output stays a function of the input.
+ * @seed:	the generator of random=N accesses (`set seed=` resets it);
+ *		part of the input, so the output stays a function of the input.
  */
 struct exec_config {
 	struct mm_system_config sys;

@@ -160,6 +160,50 @@ static unsigned int mm_prot(enum trace_prot prot)
 /* Commands                                                                 */
 /* ------------------------------------------------------------------------ */
 
+/* splitmix64: small, fast and a pure function of the seed. */
+static uint64_t rng_next(uint64_t *state)
+{
+	uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
+
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return z ^ (z >> 31);
+}
+
+int access_begin(struct exec *x, uint64_t addr, uint64_t len, struct access_iter *it)
+{
+	const struct trace_cmd *c = x->res.cmd;
+
+	*it = (struct access_iter){ .addr = addr, .len = len, .left = 1 };
+	if (!c->random)
+		return 0;
+	if ((c->off | c->len) % MM_PAGE_SIZE || !c->len)
+		return diag(&x->res, "%s: random=N needs OFF and LEN in whole pages",
+			    trace_op_name(c->op));
+	it->random = true;
+	it->left = c->random;
+	return 0;
+}
+
+bool access_next(struct exec *x, struct access_iter *it, uint64_t *a, uint64_t *l)
+{
+	uint64_t npages = it->len / MM_PAGE_SIZE;
+
+	if (!it->left)
+		return false;
+	it->left--;
+	if (!it->random) {
+		*a = it->addr;
+		*l = it->len;
+		return true;
+	}
+	/* A page in [0, npages), by multiply-shift: no modulo bias worth the name. */
+	*a = it->addr + (uint64_t)(((unsigned __int128)rng_next(&x->rng) * npages) >> 64) *
+			MM_PAGE_SIZE;
+	*l = MM_PAGE_SIZE;
+	return true;
+}
+
 static int cmd_set(struct exec *x)
 {
 	static const enum mm_thp_mode modes[] = {
@@ -187,6 +231,8 @@ static int cmd_set(struct exec *x)
 		if (err)
 			return err;
 	}
+	if (c->set_mask & SET_SEED)
+		x->rng = c->seed;
 	x->profile = prof;
 	return 0;
 }
@@ -286,6 +332,28 @@ static int cmd_fork(struct exec *x, struct proc *p)
 	return 0;
 }
 
+/* read and write, over the range or random=N pages of it. */
+static int cmd_access(struct exec *x, struct proc *p, uint64_t addr)
+{
+	const struct trace_cmd *c = x->res.cmd;
+	uint64_t a, l, sum, total = 0;
+	struct access_iter it;
+	int err;
+
+	err = access_begin(x, addr, c->len, &it);
+	while (!err && access_next(x, &it, &a, &l)) {
+		if (c->op == OP_WRITE) {
+			err = mm_memset(p->mm, a, c->byte, l);
+		} else {
+			err = mm_read_sum(p->mm, a, l, &sum);
+			total += sum;
+		}
+	}
+	if (!err && c->op == OP_READ)
+		res_u64(&x->res, "sum", total);
+	return err;
+}
+
 static int cmd_dump(struct exec *x, struct proc *p, uint64_t addr, uint64_t len)
 {
 	char small[512], *buf = small;
@@ -368,7 +436,7 @@ static int run_on_proc(struct exec *x)
 	struct mm_stats before, after;
 	struct region *r = NULL;
 	struct proc *p;
-	uint64_t addr = 0, sum;
+	uint64_t addr = 0;
 	size_t pi;
 	int err;
 
@@ -416,12 +484,8 @@ static int run_on_proc(struct exec *x)
 		p = &x->procs[pi];
 		break;
 	case OP_READ:
-		err = mm_read_sum(p->mm, addr, c->len, &sum);
-		if (!err)
-			res_u64(&x->res, "sum", sum);
-		break;
 	case OP_WRITE:
-		err = mm_memset(p->mm, addr, c->byte, c->len);
+		err = cmd_access(x, p, addr);
 		break;
 	case OP_DUMP:
 		return cmd_dump(x, p, c->has_range ? addr : r->start, c->has_range ? c->len : r->len);
@@ -602,6 +666,7 @@ int exec_create(const struct exec_config *cfg, struct exec **out)
 		return -ENOMEM;
 	x->cfg = *cfg;
 	x->profile = cfg->profile;
+	x->rng = cfg->seed;
 	err = mm_system_create(&cfg->sys, &x->sys);
 	if (err) {
 		free(x);

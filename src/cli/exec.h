@@ -51,6 +51,7 @@ struct exec {
 	size_t nr_devs;
 	unsigned int violations;
 	struct result res;		/* of the command being run */
+	uint64_t rng;			/* random=N: --seed, then `set seed=` */
 	/* The progress line (exec.c): on when the results go to a terminal. */
 	bool progress_tty, progress_shown;
 	uint64_t progress_start, progress_last;	/* ms */
@@ -63,6 +64,22 @@ struct proc *proc_find(struct exec *x, const char *name);
 struct region *region_get(struct exec *x, struct proc **pp);
 /* P, R and [OFF, OFF + LEN) as an address, or NULL after a diagnostic. */
 struct region *range_get(struct exec *x, struct proc **pp, uint64_t *addr);
+
+/*
+ * The accesses of read, write, dev_read and dev_write: the whole range in
+ * one step, or with random=N, N steps of one page each, drawn from the
+ * range with the replay's generator (so the output is a function of the
+ * trace and the seed).
+ */
+struct access_iter {
+	uint64_t addr, len, left;
+	bool random;
+};
+
+/* Start over [@addr, @addr + @len); -EINVAL after a diagnostic when random=N does not fit. */
+int access_begin(struct exec *x, uint64_t addr, uint64_t len, struct access_iter *it);
+/* The next step as [*@a, *@a + *@l), or false when done. */
+bool access_next(struct exec *x, struct access_iter *it, uint64_t *a, uint64_t *l);
 
 /* exec_dev.c */
 struct dev_ent *dev_find(struct exec *x, const char *name);

@@ -125,6 +125,31 @@ static int cmd_snapshot(struct exec *x, struct gpu_dev *dev, struct mm_struct *m
 	return err;
 }
 
+/* dev_read and dev_write, over the range or random=N pages of it. */
+static int dev_access(struct exec *x, struct gpu_dev *dev, struct mm_struct *mm, uint64_t addr,
+		      struct gpu_result *res)
+{
+	const struct trace_cmd *c = x->res.cmd;
+	struct gpu_result step;
+	struct access_iter it;
+	uint64_t a, l;
+	int err;
+
+	err = access_begin(x, addr, c->len, &it);
+	while (!err && access_next(x, &it, &a, &l)) {
+		step = (struct gpu_result){ 0 };
+		if (c->op == OP_DEV_READ)
+			err = gpu_dev_read(dev, mm, a, l, NULL, &step);
+		else
+			err = gpu_dev_memset(dev, mm, a, l, c->byte, &step);
+		res->faults += step.faults;
+		res->cpages += step.cpages;
+		res->sum += step.sum;
+		res->sim_ns += step.sim_ns;
+	}
+	return err;
+}
+
 /* The commands on a range of a process: D P R OFF LEN. */
 static int run_dev_range(struct exec *x, struct gpu_dev *dev)
 {
@@ -143,11 +168,9 @@ static int run_dev_range(struct exec *x, struct gpu_dev *dev)
 	mm_get_stats(p->mm, &before);
 	switch (c->op) {
 	case OP_DEV_READ:
-		err = gpu_dev_read(dev, p->mm, addr, c->len, NULL, &res);
-		sum = true;
-		break;
 	case OP_DEV_WRITE:
-		err = gpu_dev_memset(dev, p->mm, addr, c->len, c->byte, &res);
+		err = dev_access(x, dev, p->mm, addr, &res);
+		sum = c->op == OP_DEV_READ;
 		break;
 	case OP_MIGRATE_TO_DEV:
 		err = gpu_migrate_to_dev(dev, p->mm, addr, c->len, NULL, &res);

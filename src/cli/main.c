@@ -35,7 +35,7 @@ static const char usage_text[] =
 	"  --echo             print each command (and the trace's comments) beside its result\n"
 	"  --profile NAME     kernel behaviour profile of new processes (default current)\n"
 	"  --thp MODE         THP mode at start: always, madvise (default), never\n"
-	"  --seed N           seed of randomised commands (output depends only on the input)\n"
+	"  --seed N           seed of random=N accesses (the same seed, the same output)\n"
 	"  --ram SIZE         simulated RAM (default 1G); sizes take 0x, K, M, G\n"
 	"  --hugetlb-2m N     2 MiB pages in the hugetlb pool\n"
 	"  --hugetlb-1g N     1 GiB pages in the hugetlb pool\n"

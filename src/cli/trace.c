@@ -7,6 +7,7 @@
  * people write "mmap p b 4M hugepage r" as often as the other way round.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,7 +20,7 @@ static const struct {
 	const char *name;
 	const char *usage;
 } ops[] = {
-	[OP_SET] = { "set", "set thp=always|madvise|never | profile=NAME" },
+	[OP_SET] = { "set", "set thp=always|madvise|never | profile=NAME | seed=N" },
 	[OP_PROC] = { "proc", "proc P" },
 	[OP_MMAP] = { "mmap", "mmap P R SIZE [anon|shared|file=F|hugetlb=2M|hugetlb=1G] "
 			      "[rw|r|none] [hugepage|nohugepage|align=SIZE|offset=SIZE|pgoff=SIZE]..." },
@@ -30,16 +31,16 @@ static const struct {
 	[OP_FORK] = { "fork", "fork P C" },
 	[OP_EXIT] = { "exit", "exit P" },
 	[OP_FILE] = { "file", "file F SIZE" },
-	[OP_READ] = { "read", "read P R OFF LEN" },
-	[OP_WRITE] = { "write", "write P R OFF LEN [BYTE]" },
+	[OP_READ] = { "read", "read P R OFF LEN [random=N]" },
+	[OP_WRITE] = { "write", "write P R OFF LEN [BYTE] [random=N]" },
 	[OP_DUMP] = { "dump", "dump P R [OFF LEN]" },
 	[OP_STATS] = { "stats", "stats [P|D]" },
 	[OP_DEVICE] = { "device", "device D [format=gp100|x86|4k] [memory=SIZE] "
 				  "[policy=map-order|4k|odp] [map=large|page] "
 				  "[migrate=never|first-touch] [exec=clock|thread] "
 				  "[memtype=private|coherent]" },
-	[OP_DEV_READ] = { "dev_read", "dev_read D P R OFF LEN" },
-	[OP_DEV_WRITE] = { "dev_write", "dev_write D P R OFF LEN [BYTE]" },
+	[OP_DEV_READ] = { "dev_read", "dev_read D P R OFF LEN [random=N]" },
+	[OP_DEV_WRITE] = { "dev_write", "dev_write D P R OFF LEN [BYTE] [random=N]" },
 	[OP_MIGRATE_TO_DEV] = { "migrate_to_dev", "migrate_to_dev D P R OFF LEN" },
 	[OP_MIGRATE_TO_SYS] = { "migrate_to_sys", "migrate_to_sys D P R OFF LEN" },
 	[OP_SNAPSHOT] = { "snapshot", "snapshot D P R OFF LEN" },
@@ -259,6 +260,10 @@ static int parse_set(struct cursor *c, struct trace_cmd *cmd)
 			if (check_name(c, "profile", v, cmd->profile))
 				return -EINVAL;
 			cmd->set_mask |= SET_PROFILE;
+		} else if ((v = keyval(t, "seed"))) {
+			if (check_size(c, "seed", v, &cmd->seed))
+				return -EINVAL;
+			cmd->set_mask |= SET_SEED;
 		} else {
 			return fail(c, "set: unknown setting '%s' (usage: %s)", t, ops[OP_SET].usage);
 		}
@@ -420,6 +425,38 @@ static int parse_device(struct cursor *c, struct trace_cmd *cmd)
 	return 0;
 }
 
+/* At most this many accesses in one random=N. */
+#define RANDOM_MAX	(UINT64_C(1) << 20)
+
+/*
+ * What may follow the range of read, write, dev_read and dev_write: BYTE
+ * (writes only) and random=N, in any order.
+ */
+static int parse_access(struct cursor *c, struct trace_cmd *cmd, bool byte)
+{
+	const char *t, *v;
+	bool have_byte = false;
+
+	cmd->byte = 1;
+	while ((t = next(c))) {
+		if ((v = keyval(t, "random"))) {
+			if (check_size(c, "random", v, &cmd->random))
+				return -EINVAL;
+			if (!cmd->random || cmd->random > RANDOM_MAX)
+				return fail(c, "%s: random=%s: 1 to %" PRIu64 " accesses",
+					    ops[c->op].name, v, RANDOM_MAX);
+		} else if (byte && !have_byte) {
+			if (check_byte(c, t, &cmd->byte))
+				return -EINVAL;
+			have_byte = true;
+		} else {
+			return fail(c, "%s: unexpected '%s' (usage: %s)", ops[c->op].name, t,
+				    ops[c->op].usage);
+		}
+	}
+	return 0;
+}
+
 /* P R OFF LEN, the range of most commands. */
 static int need_range(struct cursor *c, struct trace_cmd *cmd)
 {
@@ -443,8 +480,12 @@ static int parse_args(struct cursor *c, struct trace_cmd *cmd)
 	case OP_MMAP:
 		return parse_mmap(c, cmd);
 	case OP_MUNMAP:
-	case OP_READ:
 		return need_range(c, cmd);
+	case OP_READ:
+	case OP_WRITE:
+		if (need_range(c, cmd))
+			return -EINVAL;
+		return parse_access(c, cmd, c->op == OP_WRITE);
 	case OP_MPROTECT:
 		if (need_range(c, cmd))
 			return -EINVAL;
@@ -476,11 +517,6 @@ static int parse_args(struct cursor *c, struct trace_cmd *cmd)
 		return need_name(c, "P", cmd->proc) ? -EINVAL : need_name(c, "C", cmd->name2);
 	case OP_FILE:
 		return need_name(c, "F", cmd->file) ? -EINVAL : need_size(c, "SIZE", &cmd->size);
-	case OP_WRITE:
-		cmd->byte = 1;
-		if (need_range(c, cmd))
-			return -EINVAL;
-		return (t = next(c)) ? check_byte(c, t, &cmd->byte) : 0;
 	case OP_DUMP:
 		if (need_name(c, "P", cmd->proc) || need_name(c, "R", cmd->region))
 			return -EINVAL;
@@ -495,11 +531,11 @@ static int parse_args(struct cursor *c, struct trace_cmd *cmd)
 		return c->i < c->n ? need_name(c, "P or D", cmd->proc) : 0;
 	case OP_DEVICE:
 		return parse_device(c, cmd);
+	case OP_DEV_READ:
 	case OP_DEV_WRITE:
-		cmd->byte = 1;
 		if (need_name(c, "D", cmd->dev) || need_range(c, cmd))
 			return -EINVAL;
-		return (t = next(c)) ? check_byte(c, t, &cmd->byte) : 0;
+		return parse_access(c, cmd, c->op == OP_DEV_WRITE);
 	case OP_EXCLUSIVE:
 		if (need_name(c, "D", cmd->dev) || need_range(c, cmd))
 			return -EINVAL;
@@ -508,7 +544,6 @@ static int parse_args(struct cursor *c, struct trace_cmd *cmd)
 			c->i++;
 		}
 		return 0;
-	case OP_DEV_READ:
 	case OP_MIGRATE_TO_DEV:
 	case OP_MIGRATE_TO_SYS:
 	case OP_SNAPSHOT:

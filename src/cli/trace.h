@@ -53,6 +53,7 @@ enum trace_map_kind {
 /* What `set` may change; a line may set several. */
 #define SET_THP		(1u << 0)
 #define SET_PROFILE	(1u << 1)
+#define SET_SEED	(1u << 2)
 
 /* Trace-level protections, mapped to MM_PROT_* by exec.c. */
 enum trace_prot {
@@ -129,11 +130,13 @@ struct trace_cmd {
 
 	enum trace_advice advice;	/* madvise */
 	int byte;			/* write, dev_write */
+	uint64_t random;		/* random=N of read, write, dev_read, dev_write */
 
 	/* set */
 	unsigned int set_mask;
 	enum trace_thp thp;
 	char profile[TRACE_NAME_MAX + 1];
+	uint64_t seed;
 
 	/* device */
 	char format[TRACE_NAME_MAX + 1];

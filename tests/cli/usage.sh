@@ -85,4 +85,17 @@ for s in $("$hmmsim" scenario --list | cut -d' ' -f1); do
 		{ echo "FAIL: scenario $s --check --json"; cat "$tmp/err"; fail=1; }
 done
 
+# random=N: the same seed, the same output; another seed, other pages.
+printf 'proc p\nmmap p b 8M\nwrite p b 0 8M 1 random=300\nread p b 0 8M\ndevice g\ndev_read g p b 0 8M random=300\n' >"$tmp/r.trace"
+"$hmmsim" --seed 1 run "$tmp/r.trace" >"$tmp/a" 2>&1
+"$hmmsim" --seed 1 run "$tmp/r.trace" >"$tmp/b" 2>&1
+cmp -s "$tmp/a" "$tmp/b" || { echo "FAIL: --seed 1 twice differs"; fail=1; }
+"$hmmsim" --seed 2 run "$tmp/r.trace" >"$tmp/b" 2>&1
+cmp -s "$tmp/a" "$tmp/b" && { echo "FAIL: --seed 1 and --seed 2 give the same output"; fail=1; }
+# set seed= restarts the generator: a trace that sets it ignores --seed.
+{ echo 'set seed=9'; cat "$tmp/r.trace"; } >"$tmp/r9.trace"
+"$hmmsim" --seed 1 run "$tmp/r9.trace" >"$tmp/a" 2>&1
+"$hmmsim" --seed 2 run "$tmp/r9.trace" >"$tmp/b" 2>&1
+cmp -s "$tmp/a" "$tmp/b" || { echo "FAIL: set seed= does not restart the generator"; fail=1; }
+
 exit $fail
