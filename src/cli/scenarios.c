@@ -17,10 +17,12 @@
 
 static const struct scenario scenario_thp = {
 	.name = "default",
-	.title = "a transparent huge page through fault, fork, COW and munmap",
+	.title = "a transparent huge page through fault, fork, COW and munmap, mirrored by a GPU",
 	.about = "Each result line counts the faults, THP allocations, PMD splits, page copies and\n"
-		 "MMU notifier invalidations (what a GPU mirroring this process pays for).\n"
-		 DUMP_LEGEND,
+		 "MMU notifier invalidations (what a GPU mirroring this process pays for); a\n"
+		 "device line, its fault rounds (faults=), pages (cpages=) and simulated time.\n"
+		 DUMP_LEGEND
+		 "Snapshots: what hmm_range_fault() tells the GPU of each page (PMD: map order 9).\n",
 	.trace =
 	"# THP mode madvise: only MADV_HUGEPAGE regions get huge pages.\n"
 	"proc parent\n"
@@ -30,13 +32,25 @@ static const struct scenario scenario_thp = {
 	"write parent buf 0 2M 0xaa\n"
 	"read parent buf 2M 4K\n"
 	"dump parent buf\n"
-	"# fork shares both PMDs read-only: each page of the THP is now mapped twice.\n"
+	"# A GPU mirrors the process through HMM. hmm_range_fault() reports the CPU's map\n"
+	"# order, so one device fault round maps each 2 MiB block with one 2 MiB PTE.\n"
+	"device gpu0\n"
+	"dev_read gpu0 parent buf 0 4M\n"
+	"snapshot gpu0 parent buf 0 4M\n"
+	"# fork shares both PMDs read-only: each page of the THP is now mapped twice, and\n"
+	"# write-protecting the parent invalidates the GPU's writable 2 MiB mapping.\n"
 	"fork parent child\n"
 	"dump child buf\n"
+	"snapshot gpu0 parent buf 0 4M\n"
 	"# A 4 KiB write by the parent splits its PMD into 512 PTEs to the same THP and\n"
 	"# copies only the page written, as Linux has done since 5.8 (5.7 copied 2 MiB).\n"
 	"write parent buf 64K 4K 0xbb\n"
 	"dump parent buf 0 2M\n"
+	"# The folio is still a 2 MiB THP, but the CPU maps it with 4 KiB PTEs now: the map\n"
+	"# order is 0 (no PMD flag), so the GPU refaults the block with 4 KiB PTEs. A driver\n"
+	"# that guessed from the folio's order would map 2 MiB over pages the CPU split.\n"
+	"snapshot gpu0 parent buf 0 2M\n"
+	"dev_read gpu0 parent buf 0 2M\n"
 	"# The child keeps its PMD and the old bytes (4096 x 0xaa); page 16 is now its alone.\n"
 	"read child buf 64K 4K\n"
 	"dump child buf 0 2M\n"
