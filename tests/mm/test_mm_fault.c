@@ -423,6 +423,7 @@ static void test_profiles(void **state)
 		assert_int_equal(p->large_folio_reuse, v >= 615);
 		assert_int_equal(p->exclusive_mapcount, v >= 615);
 		assert_int_equal(p->device_free_at_one, v < 518);
+		assert_int_equal(p->dontneed_frees_tables, v >= 613);
 		assert_int_equal(p->anon_align, v < 607 ? MM_ALIGN_NONE :
 				 v < 612 ? MM_ALIGN_LARGE : MM_ALIGN_PMD_MULTIPLE);
 	}

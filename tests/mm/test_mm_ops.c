@@ -994,6 +994,37 @@ static int run_walk(struct walk_rec *w, uint64_t start, uint64_t end)
 }
 
 /*
+ * MADV_DONTNEED of the only page of a PTE table: from 6.13 (CONFIG_PT_RECLAIM)
+ * the emptied table is freed and the next fault in that PMD span can map a
+ * THP; before, the empty table stays and the span faults 4 KiB pages.
+ */
+static void test_dontneed_frees_tables(void **state)
+{
+	const struct mm_profile *const *pp;
+	struct mm_struct *mm;
+	uint64_t a;
+
+	(void)state;
+	mt_setup(NULL);
+	for (pp = mm_profiles; *pp; pp++) {
+		mm = mt_proc(*pp);
+		a = mt_anon_thp(mm, SZ_2M);
+		assert_ret(mm_madvise(mm, a, SZ_2M, MM_MADV_NOHUGEPAGE), 0);
+		mt_memset(mm, a, 1, SZ_4K);
+		assert_codes(mm, a, SZ_2M, "1:pxw,511:-..");
+		assert_ret(mm_madvise(mm, a, SZ_2M, MM_MADV_DONTNEED), 0);
+		assert_ret(mm_madvise(mm, a, SZ_2M, MM_MADV_HUGEPAGE), 0);
+		mt_memset(mm, a, 2, SZ_4K);
+		assert_codes(mm, a, SZ_2M, (*pp)->dontneed_frees_tables ? "512:Hxw" :
+									   "1:pxw,511:-..");
+		mt_expect(mm, a, 2, SZ_4K);
+		assert_mm_ok();
+		mt_exit(mm);
+	}
+	mt_teardown();
+}
+
+/*
  * walk_page_range(): one path for PTEs, PMD leaves (THP and hugetlb) and PUD
  * leaves (hugetlb 1G), holes inside VMAs and gaps between them, clipped to
  * the range, never splitting what it walks (seed 004, §6).
@@ -1128,6 +1159,7 @@ int main(void)
 		cmocka_unit_test(test_mremap_hugetlb),
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_walker),
+		cmocka_unit_test(test_dontneed_frees_tables),
 		cmocka_unit_test(test_system_bad_input),
 	};
 	int ret;
