@@ -235,9 +235,10 @@ static inline uint64_t pt_leaf_pfn(const struct pt_format *fmt, pt_entry_t leaf,
  * Context: the caller owns the range (no overlapping update runs).
  * Returns 0; -EINVAL for a misaligned or empty range, a page size the format
  * cannot hold, an entry with leaf, contig or unknown bits or none but its
- * frame, a frame field that overflows, or unknown @flags (none are defined
- * yet); -ERANGE past the last address; -EEXIST when a leaf already maps part
- * of the range; -ENOMEM.
+ * frame, a frame field that overflows, a contiguous size whose first frame
+ * is not aligned to it, or unknown @flags (none are defined yet); -ERANGE
+ * past the last address; -EEXIST when a leaf already maps part of the
+ * range; -ENOMEM.
  */
 HMMSIM_API int pt_map(struct pt_table *t, uint64_t va, uint64_t size, unsigned int page_lg2,
 		      pt_entry_t entry, unsigned int flags);

@@ -70,14 +70,16 @@ HMMSIM_API const struct pt_format pt_format_tiny = {
 static int check_bits(const struct pt_format *fmt)
 {
 	const pt_entry_t one[] = { fmt->valid, fmt->write, fmt->dirty, fmt->accessed, fmt->leaf };
-	pt_entry_t field = (BIT(fmt->oa_bits) - 1) << fmt->page_shift;
-	pt_entry_t seen = fmt->sw;
+	pt_entry_t field, seen = fmt->sw;
 	unsigned int i;
 
+	/* The width first: BIT(oa_bits) is undefined from 64 on. */
 	if (fmt->oa_bits == 0 || fmt->page_shift + fmt->oa_bits > 64)
 		return -EINVAL;
 	if (fmt->oa_bits + fmt->page_shift == 64)
 		field = ~(BIT(fmt->page_shift) - 1);
+	else
+		field = (BIT(fmt->oa_bits) - 1) << fmt->page_shift;
 	for (i = 0; i < ARRAY_SIZE(one); i++) {
 		if (!is_pow2(one[i]) || (one[i] & seen))
 			return -EINVAL;
@@ -99,6 +101,7 @@ static int check_bits(const struct pt_format *fmt)
 HMMSIM_API int pt_format_geometry(const struct pt_format *fmt, struct pt_geometry *geo)
 {
 	unsigned int bits, levels, level, top_bits;
+	struct pt_geometry g;	/* *geo is written only once the format passed */
 
 	if (!fmt || !geo)
 		return -EINVAL;
@@ -118,33 +121,37 @@ HMMSIM_API int pt_format_geometry(const struct pt_format *fmt, struct pt_geometr
 	    (fmt->leaf_levels & (fmt->leaf_levels + 1)))
 		return -EINVAL;
 
-	geo->levels = levels;
-	geo->page_sizes = 0;
+	g.levels = levels;
+	g.page_sizes = 0;
 	for (level = 0; level < PT_MAX_LEVELS; level++) {
 		unsigned int contig = fmt->contig_shift[level];
 
 		if (level >= levels) {
 			if (contig)
 				return -EINVAL;
-			geo->shift[level] = 0;
-			geo->entries[level] = 0;
+			g.shift[level] = 0;
+			g.entries[level] = 0;
 			continue;
 		}
-		geo->shift[level] = fmt->page_shift + level * fmt->dir_shift;
-		geo->entries[level] = 1u << (level == levels - 1 ? top_bits : fmt->dir_shift);
+		g.shift[level] = fmt->page_shift + level * fmt->dir_shift;
+		g.entries[level] = 1u << (level == levels - 1 ? top_bits : fmt->dir_shift);
 		if (!(fmt->leaf_levels & BIT(level))) {
 			if (contig)
 				return -EINVAL;
 			continue;
 		}
-		geo->page_sizes |= BIT(geo->shift[level]);
+		g.page_sizes |= BIT(g.shift[level]);
 		if (contig) {
-			/* A run stays inside one directory and below the next level's size. */
-			if (!fmt->contig || BIT(contig) >= geo->entries[level] ||
-			    contig >= fmt->dir_shift)
+			/*
+			 * A run stays inside one directory and below the next
+			 * level's size (the shift checked before BIT() uses it).
+			 */
+			if (!fmt->contig || contig >= fmt->dir_shift ||
+			    BIT(contig) >= g.entries[level])
 				return -EINVAL;
-			geo->page_sizes |= BIT(geo->shift[level] + contig);
+			g.page_sizes |= BIT(g.shift[level] + contig);
 		}
 	}
+	*geo = g;
 	return 0;
 }

@@ -505,6 +505,13 @@ HMMSIM_API int pt_map(struct pt_table *t, uint64_t va, uint64_t size, unsigned i
 	frames = size >> fmt->page_shift;
 	if (frames - 1 > (t->pfn_field >> fmt->page_shift) - pt_entry_pfn(fmt, entry))
 		return -EINVAL;
+	/*
+	 * A contiguous leaf maps one page of 2^page_lg2 bytes: its first frame
+	 * is aligned to that size, as pt_check() and the hardware want.
+	 */
+	if (op.run > 1 &&
+	    (pt_entry_pfn(fmt, entry) & ((UINT64_C(1) << (page_lg2 - fmt->page_shift)) - 1)))
+		return -EINVAL;
 
 	op.level = level;
 	op.step = pt_item_frames(t, level) << fmt->page_shift;

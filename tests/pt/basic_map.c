@@ -202,8 +202,15 @@ void test_map_bad_input(void **state)
 		BAD("entry with the contig bit", va, 2 * psz, ps, e | fmt->contig, 0, -EINVAL),
 		BAD("contig entry with the contig bit", va, 2 * psz, ps + fmt->contig_shift[0],
 		    e | fmt->contig, 0, -EINVAL),
+		/* pt-contig-frame: pt_check() would call these runs broken. */
+		BAD("contig leaf, first frame not aligned to it", va,
+		    psz << fmt->contig_shift[0], ps + fmt->contig_shift[0], fx_entry(fx, 17, a), 0,
+		    -EINVAL),
+		BAD("two contig leaves, first frame not aligned", va,
+		    (2 * psz) << fmt->contig_shift[0], ps + fmt->contig_shift[0],
+		    fx_entry(fx, 17, fmt->valid), 0, -EINVAL),
 	};
-	size_t ncases = sizeof(cases) / sizeof(cases[0]) - (fmt->contig ? 0 : 2);
+	size_t ncases = sizeof(cases) / sizeof(cases[0]) - (fmt->contig ? 0 : 4);
 	struct fx_snap snap;
 
 	/* Something mapped, so that "nothing changed" means something. */

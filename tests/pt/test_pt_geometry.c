@@ -276,6 +276,24 @@ static const char *spoil(struct pt_format *f, unsigned int i)
 	case 19:
 		f->dir_shift = 0;
 		return "directories of one entry";
+	/*
+	 * Widths and shifts of 64 and more: refused before any shift by
+	 * them (undefined behaviour, which UBSan reports; pt-oa-bits).
+	 */
+	case 20:
+		f->oa_bits = 64;
+		return "frame field of 64 bits";
+	case 21:
+		f->oa_bits = 255;
+		return "frame field of 255 bits";
+	case 22:
+		f->contig = BIT(52);
+		f->contig_shift[0] = 64;
+		return "contig_shift of 64";
+	case 23:
+		f->contig = BIT(52);
+		f->contig_shift[1] = 200;
+		return "contig_shift of 200";
 	default:
 		return NULL;
 	}
@@ -284,7 +302,7 @@ static const char *spoil(struct pt_format *f, unsigned int i)
 static void test_bad_formats(void **state)
 {
 	struct pt_format good = base_format();
-	struct pt_geometry geo;
+	struct pt_geometry geo, before;
 
 	/* The base is good, so each refusal below is its mutation's doing. */
 	assert_int_equal(pt_format_geometry(&good, &geo), 0);
@@ -296,9 +314,14 @@ static void test_bad_formats(void **state)
 
 		if (!why)
 			break;
+		memset(&geo, 0x5a, sizeof(geo));
+		before = geo;
 		ret = pt_format_geometry(&f, &geo);
 		if (ret != -EINVAL)
 			fail_msg("%s: pt_format_geometry() = %d, expected -EINVAL", why, ret);
+		/* Refused: the output is not written, not even in part. */
+		if (memcmp(&geo, &before, sizeof(geo)))
+			fail_msg("%s: pt_format_geometry() wrote *geo", why);
 		ret = pt_table_create(&f, NULL, &t);
 		if (ret != -EINVAL)
 			fail_msg("%s: pt_table_create() = %d, expected -EINVAL", why, ret);
