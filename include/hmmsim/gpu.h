@@ -147,7 +147,12 @@ enum gpu_size_policy {
 
 enum gpu_migrate_policy {
 	GPU_MIGRATE_NEVER,		/* device faults map system memory */
-	GPU_MIGRATE_FIRST_TOUCH,	/* a device fault first migrates the block to the device */
+	/*
+	 * A device fault first migrates the block to the device; with the
+	 * memory full, it evicts pages to system memory (least recently used
+	 * first, a second-chance clock) and tries once more.
+	 */
+	GPU_MIGRATE_FIRST_TOUCH,
 };
 
 /*
@@ -394,10 +399,14 @@ HMMSIM_API int gpu_check_exclusive(struct gpu_dev *dev, struct mm_struct *mm, ui
 				   uint64_t len);
 
 /*
- * Evict all of @dev's memory back to system memory, in every process the
- * device mirrors. Returns 0; -EBUSY when device pages remain (mapped only
- * by processes the device does not mirror: hmm.h has no
- * migrate_device_range()); -ENOMEM.
+ * Evict all of @dev's memory back to system memory: first what every
+ * process the device mirrors maps (test_hmm), then by frame, in every
+ * process, what is left (pages of processes the device does not mirror,
+ * as dmirror's release does with migrate_device_range()).
+ * Context: no mmap_lock held; not concurrently with gpu_dev_destroy().
+ * Returns 0; -EINVAL (@dev NULL); -EBUSY when device pages remain (held by
+ * someone else at the moment: locked, or in a process too busy to unmap
+ * them from); -ENOMEM.
  */
 HMMSIM_API int gpu_release(struct gpu_dev *dev);
 
@@ -448,6 +457,9 @@ HMMSIM_API int gpu_lookup(struct gpu_dev *dev, struct mm_struct *mm, uint64_t va
  *		@invalidations_skipped: own MIGRATE events ignored (test_hmm).
  * @pages_to_dev, @pages_to_sys, @bytes_to_dev, @bytes_to_sys: migrated.
  * @migrate_to_ram: CPU faults (and other devices) served by migrate_to_ram.
+ * @evictions:	device pages moved back to system memory to make room for
+ *		migrate-on-first-touch (least recently used first); also
+ *		counted in @pages_to_sys.
  * @devmem_pages: device pages in use now; @devmem_frees: page_free calls.
  * @dirs:	device page-table directories in use now (all mirrors);
  *		@dir_allocs: allocated over the device's life.
@@ -476,6 +488,7 @@ struct gpu_stats {
 	uint64_t bytes_to_dev;
 	uint64_t bytes_to_sys;
 	uint64_t migrate_to_ram;
+	uint64_t evictions;
 	uint64_t devmem_pages;
 	uint64_t devmem_frees;
 	uint64_t dirs;

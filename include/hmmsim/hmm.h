@@ -213,7 +213,10 @@ struct vm_fault {
  * @migrate_to_ram: a CPU (or non-owner hmm_range_fault) touched a
  *		device-private entry. Migrate at least vmf->address back with
  *		migrate_vma_*() (SELECT_DEVICE_PRIVATE, fault_page =
- *		vmf->page). Called with the mmap_lock held for reading.
+ *		vmf->page). For a device-private PMD vmf->page is the whole
+ *		order-9 folio: migrate its 2 MiB block with SELECT_COMPOUND, or
+ *		less (the core then splits the PMD and the folio). Called with
+ *		the mmap_lock held for reading.
  *		Returns 0 (the fault is retried) or a negative errno.
  */
 struct dev_pagemap_ops {
@@ -257,6 +260,12 @@ HMMSIM_API struct folio *hmm_devmem_alloc(struct hmm_devmem *dm, unsigned int or
 /* migrate_vma                                                              */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * The src and dst words. MIGRATE_PFN_COMPOUND (6.19) marks a word that
+ * stands for a whole aligned PMD block of 512 pages: in src, a compound
+ * source (a PMD-mapped folio, or an empty block, collected whole; the 511
+ * words after it are 0); in dst, a 2 MiB (order-9) destination for it.
+ */
 #define MIGRATE_PFN_VALID	(UINT64_C(1) << 0)
 #define MIGRATE_PFN_MIGRATE	(UINT64_C(1) << 1)
 #define MIGRATE_PFN_WRITE	(UINT64_C(1) << 3)
@@ -273,6 +282,10 @@ static inline uint64_t migrate_pfn_to_pfn(uint64_t mpfn)
 	return mpfn >> MIGRATE_PFN_SHIFT;
 }
 
+/*
+ * What setup collects. SELECT_COMPOUND (6.19) adds compound collection to
+ * the others: see migrate_vma_setup().
+ */
 enum migrate_vma_direction {
 	MIGRATE_VMA_SELECT_SYSTEM = 1 << 0,
 	MIGRATE_VMA_SELECT_DEVICE_PRIVATE = 1 << 1,
@@ -305,6 +318,28 @@ struct migrate_vma {
  * and install destinations for holes. finalize: migration entries become
  * the new entries (device-private for device destinations) or the old ones
  * again; references dropped.
+ * @cpages counts the src words with MIGRATE (a compound source is one).
+ *
+ * Compound migration (SELECT_COMPOUND, Linux 6.19): a 2 MiB-aligned block
+ * wholly inside the range is collected whole when it is a PMD-mapped THP
+ * (SELECT_SYSTEM), a device-private PMD of @pgmap_owner
+ * (SELECT_DEVICE_PRIVATE), or empty in a THP-eligible VMA (no entry, or
+ * the huge zero PMD): its first src word gets the head frame (none for the
+ * empty block) with MIGRATE_PFN_COMPOUND, the 511 after it stay 0, and a
+ * PMD migration entry replaces the PMD. A pinned THP stays where it is,
+ * unsplit. Blocks the range cuts, and PTE-mapped large folios, are split
+ * (the folio to order 0) and collected page by page, as without the flag.
+ * The driver answers a compound source with either a locked order-9 folio
+ * in dst[i] with MIGRATE_PFN_COMPOUND: the block moves whole (a
+ * device-private PMD, or a PMD THP in RAM, after finalize); or small
+ * destinations in dst[i] .. dst[i + 511]: pages splits the source (its
+ * PMD migration entry into 512 PTE ones, the folio into 512 order-0
+ * folios, which fills src[i + 1 ..] in and clears COMPOUND from src[i]) or
+ * the empty block into 512 holes, and the migration goes on 4K by 4K; or
+ * nothing in dst[i]: the block stays. pages refuses (clears MIGRATE, and
+ * finalize puts the source back) a COMPOUND destination for a word that is
+ * not a compound source, one that is not a fresh order-9 folio, and a
+ * first small destination that is not a fresh order-0 folio.
  * Context: the mmap_lock held for reading.
  * Returns 0; -EINVAL (range empty, misaligned or not inside one VMA, a
  * hugetlb VMA, no select flags, @src or @dst NULL); -ENOMEM. As in the
@@ -314,6 +349,47 @@ struct migrate_vma {
 HMMSIM_API int migrate_vma_setup(struct migrate_vma *args);
 HMMSIM_API void migrate_vma_pages(struct migrate_vma *args);
 HMMSIM_API void migrate_vma_finalize(struct migrate_vma *args);
+
+/*
+ * Device-side eviction without a VMA (mm/migrate_device.c, v6.1+), as a
+ * driver does on device removal: the device pages of frames
+ * [@start_pfn, @start_pfn + @npages) go back to system memory wherever
+ * they are mapped, in every process of @sys, found through the anon
+ * reverse map (a page a process mremapped is found at its new address).
+ *
+ * migrate_device_range: @src_pfns[i] gets migrate_pfn(start_pfn + i) |
+ * MIGRATE_PFN_MIGRATE for each page taken: referenced, locked, and every
+ * mapping of it replaced by a migration entry (CLEAR notification per
+ * mapping); 0 for a hole (a free frame), a page locked by someone else,
+ * and a page that could not be unmapped everywhere (a process busy for
+ * too long, an extra reference): those keep their mappings, and the driver
+ * tries again. A device-private PMD mapping is split into PTEs first. The
+ * processes that map a taken page stay read-locked until finalize.
+ * The driver then allocates a locked system folio of order 0 for each
+ * MIGRATE entry, copies the page, and sets @dst_pfns[i] = migrate_pfn()
+ * of it (0: the page stays).
+ * migrate_device_pages: the state of each source moves to its destination
+ * (anon, index, dirty); MIGRATE is cleared where it cannot.
+ * migrate_device_finalize: the migration entries become entries of the
+ * destination (a present PTE for system memory), or of the source again;
+ * sources and destinations unlocked and the migration's references
+ * dropped, so a device page migrated everywhere reaches page_free. Both
+ * take the same @src_pfns array migrate_device_range() filled (the array
+ * names the eviction; another array is ignored).
+ *
+ * Context: no mmap_lock held (processes are locked as needed, never
+ * waited for long). migrate_device_range returns 0; -EINVAL (nothing
+ * changed) for @sys or @src_pfns NULL, @npages 0, a range that wraps,
+ * frames not all in one device pool registered with @sys, or a range that
+ * cuts a live large device folio (start or end inside it: misaligned);
+ * -EBUSY (nothing changed) while @src_pfns is in use by an eviction not
+ * finalized; -ENOMEM (nothing changed).
+ */
+HMMSIM_API int migrate_device_range(struct mm_system *sys, uint64_t *src_pfns,
+				    uint64_t start_pfn, uint64_t npages);
+HMMSIM_API void migrate_device_pages(uint64_t *src_pfns, uint64_t *dst_pfns, uint64_t npages);
+HMMSIM_API void migrate_device_finalize(uint64_t *src_pfns, uint64_t *dst_pfns,
+					uint64_t npages);
 
 /* ------------------------------------------------------------------------ */
 /* Device-exclusive access and pins                                         */

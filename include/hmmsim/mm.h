@@ -85,6 +85,10 @@ enum mm_anon_align {
  * @dontneed_frees_tables: MADV_DONTNEED frees the PTE tables it empties
  *			(6.13+, CONFIG_PT_RECLAIM), so a THP can be faulted there
  *			again; before, the empty table stayed and blocked it.
+ * @hugetlb_dontneed:	MADV_DONTNEED applies to hugetlb VMAs (5.18+): the
+ *			start must be huge-page aligned and the end is rounded
+ *			down to the huge page (6.1+; 5.18 to 6.0 rounded it up,
+ *			which no profile models); before, -EINVAL.
  * @anon_align:		placement of anonymous regions.
  */
 struct mm_profile {
@@ -95,6 +99,7 @@ struct mm_profile {
 	bool exclusive_mapcount;
 	bool device_free_at_one;
 	bool dontneed_frees_tables;
+	bool hugetlb_dontneed;
 	enum mm_anon_align anon_align;
 };
 
@@ -169,8 +174,11 @@ HMMSIM_API int64_t mm_system_shrink(struct mm_system *sys);
  * Check every process of @sys and the accounting invariant of every folio
  * they map (cpu-mm-spec §12.1): refcount == the leaf, device-private and
  * device-exclusive entries that map it in all page tables + the page-cache
- * references + the references of pins; mapcounts match the entries. Also
- * each process's mm_check().
+ * references + the references of pins; mapcounts match the entries. The
+ * hugetlb pool's reservations are those the private hugetlb VMAs hold (no
+ * more than their unfaulted pages) and the files of the shared ones (the
+ * pool is the system's own: nothing else reserves from it). Also each
+ * process's mm_check().
  * Context: no operation runs on @sys meanwhile.
  * Returns 0 or -EUCLEAN with the first violation in @msg.
  */
@@ -290,7 +298,14 @@ enum mm_advice {
 	MM_MADV_NOHUGEPAGE,
 };
 
-/* madvise(). Returns 0, -EINVAL, -ENOMEM (the range is not fully mapped). */
+/*
+ * madvise(). MADV_FREE takes private anonymous memory only (shared, file and
+ * hugetlb memory: -EINVAL). MADV_DONTNEED of a hugetlb VMA needs the
+ * profile's hugetlb_dontneed and a start on the huge page; its end is
+ * rounded down to the huge page (a partial huge page is kept). Every VMA
+ * of the range is checked before any is advised.
+ * Returns 0, -EINVAL, -ENOMEM (the range is not fully mapped).
+ */
 HMMSIM_API int mm_madvise(struct mm_struct *mm, uint64_t addr, uint64_t len,
 			  enum mm_advice advice);
 
@@ -382,7 +397,7 @@ enum mm_pte_kind {
 	MM_PTE_PRESENT,		/* a present page (the zero page included) */
 	MM_PTE_PROTNONE,	/* present, but PROT_NONE: no access */
 	MM_PTE_MIGRATION,	/* migration entry (read, read-exclusive or write) */
-	MM_PTE_DEVICE_PRIVATE,	/* device-private entry (read or write) */
+	MM_PTE_DEVICE_PRIVATE,	/* device-private entry (read or write), PTE or PMD */
 	MM_PTE_DEVICE_EXCLUSIVE, /* device-exclusive entry */
 };
 
@@ -509,7 +524,8 @@ HMMSIM_API int mmu_notifier_unregister(struct mmu_notifier *sub, struct mm_struc
 
 /*
  * The CPU view of [@addr, @addr + @len) in DESIGN.md's dump format: runs of
- * COUNT:CODE@PFN joined by commas (CODE: - H T p z d m e, then x or ., then
+ * COUNT:CODE@PFN joined by commas (CODE: - H T p z d m e, and D and M for
+ * a device-private or migration entry at the PMD level; then x or ., then
  * w or .). Writes at most @size bytes (NUL included) into @buf.
  * Context: takes the mmap_lock for reading.
  * Returns the length of the whole string (as snprintf), -EINVAL.
@@ -542,7 +558,9 @@ HMMSIM_API void mm_get_stats(struct mm_struct *mm, struct mm_stats *st);
  * Check @mm: VMAs ordered, aligned, non-overlapping; every entry inside a
  * VMA, of a kind the VMA allows (hugetlb leaves of its size only, no PMD
  * leaf crossing a VMA boundary); a writable anon leaf maps an anon-exclusive
- * page; a writable entry only in a VM_WRITE VMA; pt_check() of the table.
+ * page; a writable entry only in a VM_WRITE VMA; a present entry PROT_NONE
+ * exactly when its VMA lacks VM_READ (none accessible there, zero pages
+ * included); pt_check() of the table.
  * Context: no operation runs on @mm meanwhile.
  * Returns 0 or -EUCLEAN with the first violation in @msg.
  */

@@ -831,9 +831,34 @@ HMMSIM_API uint64_t phys_file_size(struct phys_file *file);
 /* Folios cached by @file now. */
 HMMSIM_API uint64_t phys_file_nr_cached(struct phys_file *file);
 
+/*
+ * Reserve in its hugetlb pool the huge pages of [@offset, @offset + @len)
+ * of hugetlb file @file (hugetlb_reserve_pages for a shared mapping). The
+ * reservation map lives with the file, one bit per huge page, as the
+ * kernel's inode resv_map: a page already reserved, or already in the
+ * cache, is not reserved again, so a second mapping of the same range
+ * reserves nothing more. The first allocation of a reserved page (any
+ * phys_file_get_folio() with PHYS_FGP_CREAT, phys_file_write()) consumes
+ * its reservation; phys_file_truncate() and the file's release give back
+ * the reservations of the pages they cut off that were never allocated.
+ * Context: any thread; takes the file's lock, then the pool's.
+ * Returns 0 (@len 0: nothing to do); -EINVAL (not a hugetlb file, a range
+ * not huge-page aligned or not inside the file); -ENOMEM (the pool has
+ * fewer unreserved free pages than the range needs: nothing reserved).
+ */
+HMMSIM_API int phys_file_reserve(struct phys_file *file, uint64_t offset, uint64_t len);
+
+/* Huge pages of @file reserved by phys_file_reserve() and not allocated yet. */
+HMMSIM_API uint64_t phys_file_nr_reserved(struct phys_file *file);
+
 /* Flags of phys_file_get_folio(). */
 #define PHYS_FGP_CREAT		(1u << 0)	/* allocate the folio when absent */
-#define PHYS_FGP_RESERVED	(1u << 1)	/* hugetlb file: consume a reservation */
+/*
+ * hugetlb file: a page with no reservation of its own (phys_file_reserve())
+ * consumes one of the caller's (phys_hugetlb_reserve()) instead of taking
+ * an unreserved folio. A page reserved in the file always uses its own.
+ */
+#define PHYS_FGP_RESERVED	(1u << 1)
 
 /*
  * The cached folio covering 4 KiB page @index of @file, with a reference
@@ -843,7 +868,9 @@ HMMSIM_API uint64_t phys_file_nr_cached(struct phys_file *file);
  * Context: any thread; takes the file's lock.
  * Returns 0 and the folio in *@out; -ENOENT (absent, no CREAT), -EFAULT
  * (@index at or past the end of the file: the kernel's SIGBUS), -EINVAL
- * (flags), -ENOMEM (the pool or hugetlb pool is empty).
+ * (flags; PHYS_FGP_RESERVED with no reservation to consume), -ENOMEM (the
+ * pool or hugetlb pool is empty: no free folio, or none unreserved for a
+ * page without a reservation).
  */
 HMMSIM_API int phys_file_get_folio(struct phys_file *file, uint64_t index, unsigned int flags,
 				   struct folio **out);
@@ -852,8 +879,11 @@ HMMSIM_API int phys_file_get_folio(struct phys_file *file, uint64_t index, unsig
  * Change the size. Shrinking removes the folios past the new end from the
  * cache (mapping cleared, cache references dropped: a folio still mapped
  * lives on until unmapped; the mm layer unmaps first, as
- * unmap_mapping_range) and zeroes the tail of a partial last page.
- * Returns 0, -EINVAL (a hugetlb file and a size not a multiple of its page).
+ * unmap_mapping_range) and zeroes the tail of a partial last page; a
+ * hugetlb file gives back the reservations of the pages past the new end
+ * (phys_file_reserve()). Growing reserves nothing.
+ * Returns 0, -EINVAL (a hugetlb file and a size not a multiple of its page),
+ * -ENOMEM (growing: the directory).
  */
 HMMSIM_API int phys_file_truncate(struct phys_file *file, uint64_t size);
 
@@ -868,7 +898,9 @@ HMMSIM_API int phys_file_write(struct phys_file *file, uint64_t offset, const vo
 
 /*
  * Check @file: every cached folio is live, names the file and its index,
- * and holds at least its cache references; the cached count matches.
+ * and holds at least its cache references; the cached count matches; a
+ * reserved page is inside the file, not cached, and the reserved count
+ * matches.
  * Context: no other thread changes the file meanwhile.
  * Returns 0, or -EUCLEAN with the first violation in @msg.
  */

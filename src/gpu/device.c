@@ -14,6 +14,8 @@
 
 #include "gpu/internal.h"
 
+gpu_hook_fn *gpu_test_hook;
+
 HMMSIM_API void gpu_config_init(struct gpu_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -64,6 +66,7 @@ static int check_config(const struct gpu_config *c)
 
 static void free_parts(struct gpu_dev *dev)
 {
+	gpu_mem_lru_fini(dev);
 	free(dev->svc_pfns);
 	free(dev->svc_want);
 	free(dev->svc_batch);
@@ -149,6 +152,11 @@ HMMSIM_API int gpu_dev_create(struct mm_system *sys, const struct gpu_config *cf
 			flags |= HMM_DEVMEM_METADATA;
 		err = hmm_devmem_add(sys, cfg->memory_type, cfg->memory, &gpu_devmem_ops, dev,
 				     flags, &dev->devmem);
+		if (!err) {
+			err = gpu_mem_lru_init(dev);
+			if (err)
+				hmm_devmem_remove(dev->devmem);
+		}
 		if (err) {
 			gpu_queue_fini(dev);
 			gpu_tlb_fini(&dev->tlb);

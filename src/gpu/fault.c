@@ -99,6 +99,7 @@ int gpu_range_fault_locked(struct gpu_range_op *op)
 		if (ret != -EBUSY) {
 			if (ret)
 				return ret;
+			gpu_hook(GPU_HOOK_RANGE_FAULTED, dev, op->range.start);
 			pthread_mutex_lock(&m->lock);
 			if (!mmu_interval_read_retry(&m->notifier, op->range.notifier_seq) &&
 			    __atomic_load_n(&m->migrate_seq, __ATOMIC_RELAXED) == mseq) {
@@ -221,16 +222,16 @@ static void emit(struct serve *s, uint64_t va, unsigned int shift, uint64_t pfn,
 	}
 }
 
-/* The device's own memory gets the VRAM bit (nouveau's aperture). */
+/*
+ * The device's own memory gets the VRAM bit (nouveau's aperture): a frame
+ * of its pool (the pool never changes, unlike the folio a lookup finds).
+ */
 static pt_entry_t leaf_attrs(struct gpu_dev *dev, uint64_t pfn, bool write)
 {
 	const struct pt_format *fmt = dev->fmt;
 	pt_entry_t a = fmt->valid | (write ? fmt->write : 0);
-	struct folio *folio;
-	uint64_t page;
 
-	folio = gpu_pfn_folio(dev, pfn, &page);
-	if (folio && folio_is_zone_device(folio) && folio->owner == dev)
+	if (dev->devmem && phys_pfn_to_pool(dev->machine, pfn) == hmm_devmem_pool(dev->devmem))
 		a |= GPU_PTE_VRAM;
 	return a;
 }
@@ -295,27 +296,41 @@ static int serve_commit(struct gpu_range_op *op)
 	return 0;
 }
 
-/* Migrate-on-first-touch: move the block around the run to the device first. */
+/*
+ * Migrate-on-first-touch: move the block around the run to the device
+ * first. When the device memory is full, evict as many pages as were left
+ * behind (least recently used first, gpu_mem_evict()) and try once more.
+ * Context: dev->fault_lock, nothing else.
+ */
 static void first_touch(struct serve *s)
 {
 	struct gpu_dev *dev = s->dev;
 	struct gpu_mirror *m = s->op.mirror;
 	struct vm_area_struct *vma;
-	uint64_t block, ms, me, a, next, moved = 0;
+	uint64_t block, ms, me, a, next, moved = 0, nomem;
+	int round;
 
 	block = dev->cfg.map == GPU_MAP_LARGE ? GPU_PMD_SIZE : GPU_PAGE_SIZE;
-	mmap_read_lock(m->mm);
-	vma = vma_lookup(m->mm, s->run_start);
-	if (vma && (vma_flags(vma) & VM_READ) && !(vma_flags(vma) & (VM_HUGETLB | VM_SHARED))) {
-		ms = gpu_max(gpu_align_down(s->run_start, block), vma_start(vma));
-		me = gpu_min(gpu_align_down(s->run_end + block - 1, block), vma_end(vma));
-		for (a = ms; a < me; a = next) {
-			next = gpu_min(me, gpu_align_down(a, GPU_PMD_SIZE) + GPU_PMD_SIZE);
-			/* A failure leaves the pages where they are: the fault maps them there. */
-			gpu_migrate_vma(dev, m, vma, a, next, true, false, &moved);
+	gpu_mem_epoch_begin(dev);
+	for (round = 0; round < 2; round++) {
+		nomem = 0;
+		mmap_read_lock(m->mm);
+		vma = vma_lookup(m->mm, s->run_start);
+		if (vma && (vma_flags(vma) & VM_READ) &&
+		    !(vma_flags(vma) & (VM_HUGETLB | VM_SHARED))) {
+			ms = gpu_max(gpu_align_down(s->run_start, block), vma_start(vma));
+			me = gpu_min(gpu_align_down(s->run_end + block - 1, block), vma_end(vma));
+			for (a = ms; a < me; a = next) {
+				next = gpu_min(me, gpu_align_down(a, GPU_PMD_SIZE) + GPU_PMD_SIZE);
+				/* A failure leaves the pages where they are: the fault maps them. */
+				gpu_migrate_vma(dev, m, vma, a, next, true, false, &moved, &nomem);
+			}
 		}
+		mmap_read_unlock(m->mm);
+		/* Eviction takes no mmap_lock of ours: it unmaps in every process. */
+		if (!nomem || round || !gpu_mem_evict(dev, nomem))
+			break;
 	}
-	mmap_read_unlock(m->mm);
 }
 
 static int serve_run(struct serve *s)

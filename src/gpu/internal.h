@@ -136,8 +136,13 @@ int gpu_queue_init(struct gpu_dev *dev);
 void gpu_queue_fini(struct gpu_dev *dev);
 /* Queue one command. Returns 0 or -ENOMEM (then the caller fences and retries). */
 int gpu_queue_submit(struct gpu_dev *dev, const struct gpu_cmd *cmd);
-/* Wait until everything submitted so far has run. */
+/* Wait until everything submitted so far has run (a fence: counted in stats.fences). */
 void gpu_queue_fence(struct gpu_dev *dev);
+/*
+ * The same wait, not counted: for observers (gpu_check()) that must not
+ * change what they observe.
+ */
+void gpu_queue_drain(struct gpu_dev *dev);
 /* The simulated cost of copying @bytes (UVMSmart's PCIe curve). */
 uint64_t gpu_copy_ns(const struct gpu_cost *cost, uint64_t bytes);
 
@@ -255,11 +260,50 @@ extern const struct dev_pagemap_ops gpu_devmem_ops;
 
 /*
  * Migrate [start, end) of @vma (inside one VMA) to the device (@to_dev) or
- * back; map what moved when @map. *@moved += pages moved.
+ * back; map what moved when @map. *@moved += pages moved; *@nomem (if not
+ * NULL) += pages left where they are for want of a destination.
  * Context: the mmap_lock held for reading; @m may be NULL (no mirror).
  */
 int gpu_migrate_vma(struct gpu_dev *dev, struct gpu_mirror *m, struct vm_area_struct *vma,
-		    uint64_t start, uint64_t end, bool to_dev, bool map, uint64_t *moved);
+		    uint64_t start, uint64_t end, bool to_dev, bool map, uint64_t *moved,
+		    uint64_t *nomem);
+
+/* ------------------------------------------------------------------------ */
+/* evict.c                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The device memory's second-chance clock: an access or a migration to the
+ * device marks the frames it uses; eviction passes over the frames with a
+ * hand, clearing marks, and takes the first folio it finds unmarked. A
+ * migration to the device also stamps its frames with the current epoch
+ * (one per first-touch service): eviction never takes what the fault it
+ * makes room for has just brought in.
+ */
+struct gpu_mem_lru {
+	uint64_t first, frames;		/* the pool's frames */
+	uint8_t *used;			/* per frame: used since the hand passed (atomic) */
+	uint32_t *stamp;		/* per frame: the epoch it came to the device (atomic) */
+	uint32_t epoch;			/* atomic; advanced under dev->fault_lock */
+	uint64_t hand;			/* under dev->fault_lock */
+};
+
+int gpu_mem_lru_init(struct gpu_dev *dev);
+void gpu_mem_lru_fini(struct gpu_dev *dev);
+/* Mark frames [@pfn, @pfn + @n) used, if they are the device's memory. Any context. */
+void gpu_mem_touch(struct gpu_dev *dev, uint64_t pfn, uint64_t n);
+/* The same for frames just migrated to the device, stamped with the epoch. Any context. */
+void gpu_mem_new(struct gpu_dev *dev, uint64_t pfn, uint64_t n);
+/* A new epoch: a first-touch service begins. Context: dev->fault_lock. */
+void gpu_mem_epoch_begin(struct gpu_dev *dev);
+/*
+ * Evict at least @want pages of the device's memory (least recently used
+ * first, by the clock; none of this epoch's) back to system memory,
+ * wherever they are mapped. Returns the pages evicted (fewer when the rest
+ * is busy, gone or new).
+ * Context: dev->fault_lock held; no mmap_lock, no mirror lock.
+ */
+uint64_t gpu_mem_evict(struct gpu_dev *dev, uint64_t want);
 
 /* ------------------------------------------------------------------------ */
 /* The device                                                               */
@@ -293,6 +337,8 @@ struct gpu_dev {
 	uint64_t *svc_pfns;		/* hmm_range_fault() output */
 	size_t svc_cap;
 
+	struct gpu_mem_lru lru;		/* first-touch eviction (evict.c) */
+
 	unsigned int fail_alloc;	/* atomic */
 	struct gpu_stats stats;		/* atomic counters; sim_ns is the clock */
 };
@@ -319,5 +365,45 @@ int gpu_check_range(uint64_t addr, uint64_t len, bool aligned);
 /* Read [addr, addr + len) back through the mirror without faulting (-ENOENT on a hole). */
 int gpu_read_back(struct gpu_mirror *m, uint64_t addr, uint64_t len, void *buf,
 		  struct gpu_result *res);
+
+/* ------------------------------------------------------------------------ */
+/* Test hooks                                                               */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Points where a test may run code of its own, to make a rare interleaving
+ * of two threads happen on purpose (tests/gpu/test_gpu_races.c, linked with
+ * the static library). The hook is NULL outside such tests: one load.
+ */
+enum gpu_hook_point {
+	/*
+	 * gpu_range_fault_locked(): hmm_range_fault() returned its output,
+	 * not yet checked under the mirror lock. No lock held. @arg: the
+	 * range's start.
+	 */
+	GPU_HOOK_RANGE_FAULTED,
+	/*
+	 * A migration step: the moving pages are cleared from the mirror,
+	 * nothing is copied yet. The mmap_lock held for reading. @arg: the
+	 * step's start.
+	 */
+	GPU_HOOK_MIGRATE_CLEARED,
+	/*
+	 * gpu_access(): the folio of the frame is looked up, its bytes not
+	 * taken yet. dev->access held for reading. @arg: the frame.
+	 */
+	GPU_HOOK_ACCESS_FRAME,
+};
+
+typedef void gpu_hook_fn(enum gpu_hook_point point, struct gpu_dev *dev, uint64_t arg);
+extern gpu_hook_fn *gpu_test_hook;
+
+static inline void gpu_hook(enum gpu_hook_point point, struct gpu_dev *dev, uint64_t arg)
+{
+	gpu_hook_fn *fn = __atomic_load_n(&gpu_test_hook, __ATOMIC_ACQUIRE);
+
+	if (unlikely(fn))
+		fn(point, dev, arg);
+}
 
 #endif /* HMMSIM_GPU_INTERNAL_H */

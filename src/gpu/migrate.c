@@ -50,8 +50,12 @@ static struct folio *alloc_dst(struct gpu_dev *dev, bool to_dev, unsigned int or
 
 	if (order && gpu_take_fail_alloc(dev))
 		return NULL;
-	if (to_dev)
-		return dev->devmem ? hmm_devmem_alloc(dev->devmem, order) : NULL;
+	if (to_dev) {
+		f = dev->devmem ? hmm_devmem_alloc(dev->devmem, order) : NULL;
+		if (f)	/* new on the device: recently used, for the eviction clock */
+			gpu_mem_new(dev, folio_pfn(f), folio_nr_pages(f));
+		return f;
+	}
 	f = folio_alloc(mm_system_pool(dev->sys), order, 0);
 	if (f)
 		folio_lock(f);		/* migrate_vma wants locked destinations */
@@ -284,7 +288,7 @@ static uint64_t count_moved(struct migrate_vma *args, uint64_t n)
 
 static int migrate_step(struct gpu_dev *dev, struct gpu_mirror *m, struct vm_area_struct *vma,
 			uint64_t start, uint64_t end, bool to_dev, bool map,
-			struct folio *fault_page, uint64_t *moved)
+			struct folio *fault_page, uint64_t *moved, uint64_t *nomem)
 {
 	uint64_t n = (end - start) >> GPU_PAGE_SHIFT, done, failed, seq;
 	struct migrate_vma args = { 0 };
@@ -319,11 +323,14 @@ static int migrate_step(struct gpu_dev *dev, struct gpu_mirror *m, struct vm_are
 	 */
 	seq = m ? mmu_interval_read_begin(&m->notifier) : 0;
 	failed = alloc_dsts(dev, &args, n, to_dev);
+	if (nomem)
+		*nomem += failed;
 	if (m) {
 		pthread_mutex_lock(&m->lock);
 		clear_moving(m, &args, n, false);
 		pthread_mutex_unlock(&m->lock);
 	}
+	gpu_hook(GPU_HOOK_MIGRATE_CLEARED, dev, start);
 	copy_dsts(dev, &args, n, to_dev);
 	gpu_queue_fence(dev);
 	migrate_vma_pages(&args);
@@ -339,10 +346,18 @@ static int migrate_step(struct gpu_dev *dev, struct gpu_mirror *m, struct vm_are
 		 * A zero page is collected without a migration entry: a fault
 		 * may have mapped it after the clear above, and its replacement
 		 * by migrate_vma_pages() notified only us (skipped). Drop such
-		 * entries unless map_moved() just replaced them.
+		 * entries unless map_moved() just replaced them. Either way a
+		 * fault whose hmm_range_fault() saw the zero page (or the hole)
+		 * after that clear and before the fill has not committed yet
+		 * (it commits under this lock): the bump makes it look again,
+		 * else it would map the zero page over what map_moved() put.
 		 */
-		if (!mapped && filled_holes(&args, n))
-			clear_moving(m, &args, n, true);
+		if (filled_holes(&args, n)) {
+			if (mapped)
+				__atomic_add_fetch(&m->migrate_seq, 1, __ATOMIC_RELEASE);
+			else
+				clear_moving(m, &args, n, true);
+		}
 		pthread_mutex_unlock(&m->lock);
 	}
 	done = count_moved(&args, n);
@@ -363,9 +378,10 @@ out:
 }
 
 int gpu_migrate_vma(struct gpu_dev *dev, struct gpu_mirror *m, struct vm_area_struct *vma,
-		    uint64_t start, uint64_t end, bool to_dev, bool map, uint64_t *moved)
+		    uint64_t start, uint64_t end, bool to_dev, bool map, uint64_t *moved,
+		    uint64_t *nomem)
 {
-	return migrate_step(dev, m, vma, start, end, to_dev, map, NULL, moved);
+	return migrate_step(dev, m, vma, start, end, to_dev, map, NULL, moved, nomem);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -404,7 +420,7 @@ static int gpu_devmem_migrate_to_ram(struct vm_fault *vmf)
 	}
 	GPU_STAT_INC(dev, migrate_to_ram);
 	ret = migrate_step(dev, gpu_mirror_find(dev, vma_mm(vma)), vma, start, end, false, false,
-			   folio, &moved);
+			   folio, &moved, NULL);
 	if (ret)
 		return ret;
 	return 0;
@@ -436,7 +452,7 @@ static int migrate_range(struct gpu_dev *dev, struct gpu_mirror *m, uint64_t add
 			return -EINVAL;
 		next = gpu_min(gpu_min(end, vma_end(vma)),
 			       gpu_align_down(a, GPU_PMD_SIZE) + GPU_PMD_SIZE);
-		ret = migrate_step(dev, m, vma, a, next, to_dev, true, NULL, moved);
+		ret = migrate_step(dev, m, vma, a, next, to_dev, true, NULL, moved, NULL);
 		/*
 		 * The kernel collects nothing from shared memory (then the read
 		 * back says -ENOENT); hmmsim's setup refuses it outright.
@@ -507,99 +523,4 @@ HMMSIM_API int gpu_migrate_to_sys(struct gpu_dev *dev, struct mm_struct *mm, uin
 		*res = (struct gpu_result){ .cpages = moved, .sim_ns = gpu_clock(dev) - t0 };
 	}
 	return 0;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Release                                                                  */
-/* ------------------------------------------------------------------------ */
-
-struct collect {
-	struct gpu_dev *dev;
-	uint64_t (*runs)[2];
-	size_t n, cap;
-	int err;
-};
-
-/* Our pages in the CPU table: device-private entries, or present coherent pages. */
-static int collect_leaf(uint64_t addr, uint64_t next, pt_entry_t entry, unsigned int level,
-			struct mm_walk *walk)
-{
-	struct collect *c = walk->private;
-	enum mm_pte_kind kind = mm_pte_kind(entry);
-	struct folio *folio;
-	uint64_t page;
-
-	if (kind != MM_PTE_DEVICE_PRIVATE && kind != MM_PTE_PRESENT)
-		return 0;
-	folio = gpu_pfn_folio(c->dev, mm_pte_pfn(entry), &page);
-	if (!folio || !folio_is_zone_device(folio) || folio->owner != c->dev)
-		return 0;
-	if (c->n && c->runs[c->n - 1][1] == addr) {
-		c->runs[c->n - 1][1] = next;
-		return 0;
-	}
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? 2 * c->cap : 16;
-		void *p = realloc(c->runs, cap * sizeof(*c->runs));
-
-		if (!p) {
-			c->err = -ENOMEM;
-			return -ENOMEM;
-		}
-		c->runs = p;
-		c->cap = cap;
-	}
-	c->runs[c->n][0] = addr;
-	c->runs[c->n][1] = next;
-	c->n++;
-	return 0;
-}
-
-static int release_mirror(struct gpu_dev *dev, struct gpu_mirror *m)
-{
-	static const struct mm_walk_ops ops = { .leaf = collect_leaf };
-	struct collect c = { .dev = dev };
-	struct vm_area_struct *vma;
-	uint64_t a, next, moved = 0;
-	size_t i;
-	int ret;
-
-	mmap_read_lock(m->mm);
-	ret = walk_page_range(m->mm, 0, GPU_VA_END, &ops, &c);
-	for (i = 0; !ret && i < c.n; i++) {
-		for (a = c.runs[i][0]; !ret && a < c.runs[i][1]; a = next) {
-			vma = vma_lookup(m->mm, a);
-			if (!vma)
-				break;
-			next = gpu_min(gpu_min(c.runs[i][1], vma_end(vma)),
-				       gpu_align_down(a, GPU_PMD_SIZE) + GPU_PMD_SIZE);
-			ret = migrate_step(dev, m, vma, a, next, false, false, NULL, &moved);
-		}
-	}
-	mmap_read_unlock(m->mm);
-	free(c.runs);
-	return ret;
-}
-
-HMMSIM_API int gpu_release(struct gpu_dev *dev)
-{
-	struct phys_pool_stats st;
-	struct gpu_mirror *m;
-	int ret = 0;
-
-	if (!dev)
-		return -EINVAL;
-	if (!dev->devmem)
-		return 0;
-	pthread_mutex_lock(&dev->lock);
-	m = dev->mirrors;
-	pthread_mutex_unlock(&dev->lock);
-	for (; m && !ret; m = m->next) {
-		if (!__atomic_load_n(&m->dead, __ATOMIC_ACQUIRE))
-			ret = release_mirror(dev, m);
-	}
-	if (ret)
-		return ret;
-	phys_pool_stats(hmm_devmem_pool(dev->devmem), &st);
-	return st.live_frames ? -EBUSY : 0;
 }

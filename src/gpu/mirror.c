@@ -267,7 +267,8 @@ HMMSIM_API int gpu_check(struct gpu_dev *dev, char *msg, size_t len)
 
 	if (!dev)
 		return -EINVAL;
-	gpu_queue_fence(dev);
+	/* Not gpu_queue_fence(): a check changes no counter (the CLI's --check). */
+	gpu_queue_drain(dev);
 	pthread_mutex_lock(&dev->lock);
 	m = dev->mirrors;
 	pthread_mutex_unlock(&dev->lock);

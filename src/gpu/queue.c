@@ -284,13 +284,12 @@ int gpu_queue_submit(struct gpu_dev *dev, const struct gpu_cmd *cmd)
 	return 0;
 }
 
-void gpu_queue_fence(struct gpu_dev *dev)
+void gpu_queue_drain(struct gpu_dev *dev)
 {
 	struct gpu_queue *q = &dev->queue;
 	struct gpu_cmd c;
 	uint64_t target;
 
-	GPU_STAT_INC(dev, fences);
 	if (q->thread_running) {
 		pthread_mutex_lock(&q->lock);
 		target = q->submitted;
@@ -311,6 +310,12 @@ void gpu_queue_fence(struct gpu_dev *dev)
 	}
 	pthread_mutex_unlock(&q->lock);
 	pthread_mutex_unlock(&q->exec);
+}
+
+void gpu_queue_fence(struct gpu_dev *dev)
+{
+	GPU_STAT_INC(dev, fences);
+	gpu_queue_drain(dev);
 }
 
 /* A submit that cannot fail: on -ENOMEM, drain the queue and try again. */

@@ -95,10 +95,10 @@ HMMSIM_API int gpu_stats_format(const struct gpu_stats *st, char *buf, size_t si
 	    st->tlb_invalidations, st->tlb_flushed, st->tlb_evictions, st->invalidations,
 	    st->invalidations_skipped);
 	put(&o, " pages_to_dev=%" PRIu64 " pages_to_sys=%" PRIu64 " bytes_to_dev=%" PRIu64
-		" bytes_to_sys=%" PRIu64 " migrate_to_ram=%" PRIu64 " devmem_pages=%" PRIu64
-		" devmem_frees=%" PRIu64,
+		" bytes_to_sys=%" PRIu64 " migrate_to_ram=%" PRIu64 " evictions=%" PRIu64
+		" devmem_pages=%" PRIu64 " devmem_frees=%" PRIu64,
 	    st->pages_to_dev, st->pages_to_sys, st->bytes_to_dev, st->bytes_to_sys,
-	    st->migrate_to_ram, st->devmem_pages, st->devmem_frees);
+	    st->migrate_to_ram, st->evictions, st->devmem_pages, st->devmem_frees);
 	put(&o, " dirs=%" PRIu64 " dir_allocs=%" PRIu64 " commands=%" PRIu64 " fences=%" PRIu64
 		" sim_ns=%" PRIu64,
 	    st->dirs, st->dir_allocs, st->commands, st->fences, st->sim_ns);

@@ -106,7 +106,7 @@ static bool fault_retried_too_often(struct mm_struct *mm, uint64_t addr, pt_entr
 	pt_entry_t e;
 
 	pthread_mutex_lock(&mm->ptl);
-	same = !mm_get_pte(mm, addr, &e, &level) && !level && e == entry;
+	same = !mm_get_pte(mm, addr, &e, &level) && e == entry;
 	pthread_mutex_unlock(&mm->ptl);
 	if (!same) {
 		guard.mm = NULL;
@@ -124,10 +124,14 @@ static bool fault_retried_too_often(struct mm_struct *mm, uint64_t addr, pt_entr
 }
 
 /*
- * The CPU touched a device-private entry (do_swap_page): lock the device
- * page, take a reference while the ptl keeps the entry (and so the page)
- * alive, and let the owning driver migrate it back. A page locked by
- * someone else (a migration in flight) means "retry", as in the kernel.
+ * The CPU touched a device-private entry (do_swap_page), or a
+ * device-private PMD (do_huge_pmd_device_private): lock the device folio,
+ * take a reference while the ptl keeps the entry (and so the folio) alive,
+ * and let the owning driver migrate it back; vmf->address is the faulting
+ * page, vmf->page the folio (for a PMD, the whole order-9 folio: the driver
+ * migrates 2 MiB back with SELECT_COMPOUND, or only part of it, which
+ * splits it). A folio locked by someone else (a migration in flight) means
+ * "retry", as in the kernel.
  * Context: the mmap_lock held for reading, no ptl.
  */
 static int hmm_device_fault(struct vm_area_struct *vma, uint64_t addr, pt_entry_t entry,
@@ -144,7 +148,7 @@ static int hmm_device_fault(struct vm_area_struct *vma, uint64_t addr, pt_entry_
 
 	addr = align_down(addr, MM_PAGE_SHIFT);
 	pthread_mutex_lock(&mm->ptl);
-	if (mm_get_pte(mm, addr, &e, &level) || level || e != entry) {
+	if (mm_get_pte(mm, addr, &e, &level) || level > 1 || e != entry) {
 		pthread_mutex_unlock(&mm->ptl);
 		return 0;	/* changed under us: retry */
 	}

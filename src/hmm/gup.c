@@ -71,6 +71,7 @@ static int unshare_pte(struct vm_area_struct *vma, uint64_t addr, pt_entry_t ori
 		return -ENOMEM;
 	}
 	folio_copy_page(new, 0, old, page);
+	new->index = vma_pgoff_of(vma, addr);	/* for the rmap */
 	mmu_notifier_range_init(&range, MMU_NOTIFY_CLEAR, mm, addr, addr + MM_PAGE_SIZE);
 	mmu_notifier_invalidate_range_start(&range);
 	pthread_mutex_lock(&mm->ptl);

@@ -8,8 +8,11 @@
  * selected page is referenced, locked, and its entry replaced by a migration
  * entry at once (rmap and the mapping's reference dropped; the collector
  * keeps its own). Holes and zero-page entries of private anonymous VMAs
- * become "allocate here" entries. PMD THPs are split first (split_huge_pmd,
- * then split_folio, as kernels before the compound support did). Then the
+ * become "allocate here" entries. With SELECT_COMPOUND a whole PMD block
+ * (a THP, a device-private PMD, an empty THP-eligible block) is collected
+ * as one compound source (migrate_compound.c, Linux 6.19); other PMD leaves
+ * and large folios are split first (split_huge_pmd, then split_folio), as
+ * kernels before the compound support did. Then the
  * "unmap" step: the other processes that map a collected page lose it too
  * (try_to_migrate: a CLEAR notification per mapping there), and a page still
  * mapped, or held by someone else (a pin), gets its entries back.
@@ -24,141 +27,37 @@
  * device source reaches page_free once nothing maps it.
  *
  * Entries change under the ptl of their mm, with the rmap and the
- * references, as in src/mm; no ptl is ever held across a notifier.
+ * references, as in src/mm; no ptl is ever held across a notifier. The
+ * mappings in other processes are migrate_remote.c's (migrate.h).
  */
 #include <pthread.h>
-#include <sched.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include <time.h>
-
-#include "hmm/internal.h"
+#include "hmm/migrate_compound.h"
 #include "base/alloc.h"
 
 #define SELECT_MASK	(MIGRATE_VMA_SELECT_SYSTEM | MIGRATE_VMA_SELECT_DEVICE_PRIVATE | \
 			 MIGRATE_VMA_SELECT_DEVICE_COHERENT)
 #define MIGRATE_FLAGS	(SELECT_MASK | MIGRATE_VMA_SELECT_COMPOUND)
 
-/* The bits of a present PTE a migration entry carries back (young, dirty, soft-dirty). */
-#define MIGRATION_KEEP	(_PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_SOFT_DIRTY)
-
-/* ------------------------------------------------------------------------ */
-/* Mappings in other processes                                              */
-/* ------------------------------------------------------------------------ */
-
-/*
- * The kernel finds every mapping of a folio through its anon_vma; hmmsim
- * has no reverse map, so a page a process shares with its fork relatives is
- * looked for at the same address in the system's other processes (fork
- * keeps addresses). What the unmap step replaced there is recorded here,
- * per migrate_vma, until finalize puts the final entries in: the kernel
- * finds them again by rmap, hmmsim by this record.
- *
- * Those processes' mmap_locks stay held for reading from setup to finalize,
- * so that none of them forks, unmaps or exits while it holds a migration
- * entry only this migration knows of. They are only ever try-locked, so
- * no lock order is created between processes.
- */
-struct remote_map {
-	uint64_t idx;			/* the page in src[] */
-	struct mm_struct *mm;
-	uint64_t addr;
-};
-
-struct migrate_state {
-	const struct migrate_vma *args;
-	struct remote_map *maps;
-	size_t nr_maps, cap_maps;
-	struct mm_struct **mms;		/* read-locked by this migration */
-	size_t nr_mms, cap_mms;
-	struct migrate_state *next;
-};
-
-static pthread_mutex_t states_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct migrate_state *states;
-
-static struct migrate_state *state_find(const struct migrate_vma *args, bool create)
-{
-	struct migrate_state *st;
-
-	pthread_mutex_lock(&states_lock);
-	for (st = states; st; st = st->next)
-		if (st->args == args)
-			break;
-	if (!st && create) {
-		st = hs_calloc(1, sizeof(*st));
-		if (st) {
-			st->args = args;
-			st->next = states;
-			states = st;
-		}
-	}
-	pthread_mutex_unlock(&states_lock);
-	return st;
-}
-
-/* Forget @st: unlock the processes it holds and free it. */
-static void state_release(struct migrate_state *st)
-{
-	struct migrate_state **p;
-	size_t i;
-
-	if (!st)
-		return;
-	pthread_mutex_lock(&states_lock);
-	for (p = &states; *p; p = &(*p)->next) {
-		if (*p == st) {
-			*p = st->next;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&states_lock);
-	for (i = 0; i < st->nr_mms; i++)
-		mmap_read_unlock(st->mms[i]);
-	free(st->maps);
-	free(st->mms);
-	free(st);
-}
-
-static bool state_holds(const struct migrate_state *st, const struct mm_struct *mm)
-{
-	size_t i;
-
-	for (i = 0; i < st->nr_mms; i++)
-		if (st->mms[i] == mm)
-			return true;
-	return false;
-}
-
-/* Room for one more element in a growing array of @size-byte elements. */
-static void *grow(void *arr, size_t *cap, size_t nr, size_t size)
-{
-	size_t ncap;
-	void *p;
-
-	if (nr < *cap)
-		return arr;
-	ncap = *cap ? 2 * *cap : 8;
-	p = hs_realloc(arr, ncap * size);
-	if (p)
-		*cap = ncap;
-	return p;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Entries                                                                  */
 /* ------------------------------------------------------------------------ */
 
-static struct folio *mpfn_folio(struct mm_struct *mm, uint64_t mpfn)
+struct folio *hmm_mpfn_folio(struct mm_struct *mm, uint64_t mpfn)
 {
 	if (!(mpfn & MIGRATE_PFN_VALID))
 		return NULL;
 	return pfn_folio(mm, migrate_pfn_to_pfn(mpfn));
 }
 
+static struct folio *mpfn_folio(struct mm_struct *mm, uint64_t mpfn)
+{
+	return hmm_mpfn_folio(mm, mpfn);
+}
+
 /* Does @e map frame @pfn with a page a migration may take (a PTE, not the zero page)? */
-static bool entry_maps(pt_entry_t e, uint64_t pfn)
+bool hmm_entry_maps(pt_entry_t e, uint64_t pfn)
 {
 	if (pte_pfn(e) != pfn)
 		return false;
@@ -167,13 +66,13 @@ static bool entry_maps(pt_entry_t e, uint64_t pfn)
 	return pte_swp_type(e) == SWP_DEVICE_READ || pte_swp_type(e) == SWP_DEVICE_WRITE;
 }
 
-static bool entry_writable(pt_entry_t e)
+bool hmm_entry_writable(pt_entry_t e)
 {
 	return pte_present(e) ? (e & _PAGE_RW) : pte_swp_type(e) == SWP_DEVICE_WRITE;
 }
 
 /* Replace the PTE at @addr (the caller checked it is @old) by @e. Under the ptl. */
-static int replace_pte(struct mm_struct *mm, uint64_t addr, pt_entry_t old, pt_entry_t e)
+int hmm_replace_pte(struct mm_struct *mm, uint64_t addr, pt_entry_t old, pt_entry_t e)
 {
 	int err;
 
@@ -191,10 +90,10 @@ static int replace_pte(struct mm_struct *mm, uint64_t addr, pt_entry_t old, pt_e
  * page cannot give up: -EBUSY), read otherwise. The rmap goes; the
  * mapping's reference is the caller's to drop. Context: @mm's ptl held.
  */
-static int unmap_to_migration(struct mm_struct *mm, uint64_t addr, pt_entry_t e,
-			      struct folio *folio, uint64_t page)
+int hmm_unmap_to_migration(struct mm_struct *mm, uint64_t addr, pt_entry_t e,
+			   struct folio *folio, uint64_t page)
 {
-	bool write = entry_writable(e);
+	bool write = hmm_entry_writable(e);
 	bool excl = folio_test_anon(folio) && folio_page_anon_exclusive(folio, page);
 	unsigned int type;
 	pt_entry_t mig;
@@ -210,7 +109,7 @@ static int unmap_to_migration(struct mm_struct *mm, uint64_t addr, pt_entry_t e,
 		if (e & _PAGE_DIRTY)
 			folio_mark_dirty(folio);
 	}
-	err = replace_pte(mm, addr, e, mig);
+	err = hmm_replace_pte(mm, addr, e, mig);
 	if (err) {
 		if (excl)
 			folio_set_page_anon_exclusive(folio, page);
@@ -226,11 +125,12 @@ static int unmap_to_migration(struct mm_struct *mm, uint64_t addr, pt_entry_t e,
  * the migration entry was) for device-private memory, a present PTE
  * otherwise; anon-exclusive unless it was a plain read entry; young and
  * dirty carried. rmap and one reference for the mapping. No notification:
- * non-present to anything never needs one. Context: @mm's mmap_lock held;
- * takes its ptl.
+ * non-present to anything never needs one. A PMD migration entry there
+ * (compound migration) becomes the PMD of the order-9 @new (remove_migration_pmd).
+ * Context: @mm's mmap_lock held; takes its ptl.
  */
-static void install_from_migration(struct mm_struct *mm, uint64_t addr, uint64_t old_pfn,
-				   struct folio *new, uint64_t new_pfn)
+void hmm_install_from_migration(struct mm_struct *mm, uint64_t addr, uint64_t old_pfn,
+				struct folio *new, uint64_t new_pfn)
 {
 	struct vm_area_struct *vma = vma_lookup(mm, addr);
 	unsigned int level, type;
@@ -238,13 +138,19 @@ static void install_from_migration(struct mm_struct *mm, uint64_t addr, uint64_t
 	pt_entry_t e, ne;
 
 	pthread_mutex_lock(&mm->ptl);
-	if (!vma || mm_get_pte(mm, addr, &e, &level) || level || pte_present(e) ||
+	if (!vma || mm_get_pte(mm, addr, &e, &level) || level > 1 || pte_present(e) ||
 	    pte_pfn(e) != old_pfn)
 		goto out;
 	type = pte_swp_type(e);
 	if (type != SWP_MIGRATION_READ && type != SWP_MIGRATION_READ_EXCLUSIVE &&
 	    type != SWP_MIGRATION_WRITE)
 		goto out;
+	if (level) {
+		/* A PMD migration entry (compound): the whole order-9 @new. */
+		if (new_pfn == folio_pfn(new))
+			hmm_install_pmd_from_migration(vma, align_down(addr, MM_PMD_SHIFT), e, new);
+		goto out;
+	}
 	write = type == SWP_MIGRATION_WRITE && (vma->flags & VM_WRITE);
 	excl = type != SWP_MIGRATION_READ;
 	if (folio_is_device_private(new)) {
@@ -258,7 +164,7 @@ static void install_from_migration(struct mm_struct *mm, uint64_t addr, uint64_t
 				    excl ? RMAP_EXCLUSIVE : 0))
 		goto out;
 	folio_get(new);
-	if (replace_pte(mm, addr, e, ne)) {
+	if (hmm_replace_pte(mm, addr, e, ne)) {
 		folio_remove_rmap_pte(new, folio_page_idx(new, new_pfn));
 		folio_put(new);
 	}
@@ -271,9 +177,10 @@ out:
 /* ------------------------------------------------------------------------ */
 
 /*
- * Is every mapping of @folio one of @mm's PTEs, where its pages sit
- * around @addr (page @page of it)? The simulator's stand-in for the
- * kernel's exclusive-mapping knowledge. Context: @mm's ptl held.
+ * Is every mapping of @folio one of @mm's PTEs (present or device-private),
+ * where its pages sit around @addr (page @page of it)? The simulator's
+ * stand-in for the kernel's exclusive-mapping knowledge. Context: @mm's
+ * ptl held.
  */
 bool hmm_folio_mapped_only_here(struct mm_struct *mm, struct folio *folio, uint64_t addr,
 				uint64_t page)
@@ -286,7 +193,7 @@ bool hmm_folio_mapped_only_here(struct mm_struct *mm, struct folio *folio, uint6
 		return false;
 	for (i = 0; i < folio_nr_pages(folio); i++) {
 		if (!mm_get_pte(mm, base + i * MM_PAGE_SIZE, &e, &level) && !level &&
-		    pte_present(e) && pte_pfn(e) == folio_pfn(folio) + i)
+		    hmm_entry_maps(e, folio_pfn(folio) + i))
 			n++;
 	}
 	return n == (uint64_t)folio_mapcount(folio);
@@ -297,24 +204,63 @@ bool hmm_folio_mapped_only_here(struct mm_struct *mm, struct folio *folio, uint6
  * folios, as the collection of kernels before 6.19 does. Only a folio
  * mapped by this process alone is split: the kernel would unmap it
  * everywhere, hmmsim keeps the mappings in place, which is only safe while
- * this process's ptl holds them still. Context: the caller holds a
- * reference; no ptl. Returns true when split.
+ * this process's ptl holds them still. The folio of a device-private
+ * fault (migrate_vma_split_folio) is locked and held by the fault handler
+ * already: that lock and reference serve. Context: the caller holds a
+ * reference (the fault handler's for that folio); no ptl. Returns true when
+ * split.
  */
-static bool split_large(struct mm_struct *mm, struct folio *folio, uint64_t addr, uint64_t page)
+static bool split_large(struct migrate_vma *args, struct folio *folio, uint64_t addr,
+			uint64_t page)
 {
-	bool ok = false;
+	struct mm_struct *mm = args->vma->mm;
+	bool fault = folio == args->fault_page, ok = false, elsewhere = false;
 
-	if (!folio_trylock(folio))
+	if (!fault && !folio_trylock(folio))
 		return false;
 	pthread_mutex_lock(&mm->ptl);
-	if (folio_test_large(folio) && !folio_test_hugetlb(folio) &&
-	    hmm_folio_mapped_only_here(mm, folio, addr, page)) {
-		folio_clear_flags(folio, FOLIO_DEFERRED_SPLIT);
-		ok = !split_folio(folio);
+	if (folio_test_large(folio) && !folio_test_hugetlb(folio)) {
+		if (hmm_folio_mapped_only_here(mm, folio, addr, page)) {
+			folio_clear_flags(folio, FOLIO_DEFERRED_SPLIT);
+			ok = !split_folio(folio);
+		} else {
+			elsewhere = folio_is_device_private(folio);
+		}
 	}
 	pthread_mutex_unlock(&mm->ptl);
-	folio_unlock(folio);
+	/* A device folio must be split to come back: with its other mappings too. */
+	if (elsewhere)
+		ok = !migrate_split_device_folio(args, folio);
+	if (!fault)
+		folio_unlock(folio);
 	return ok;
+}
+
+/*
+ * A large folio met at the PTE level (the ptl held, released here): split
+ * it, then collect its pages one by one (6.15+; 6.19 for device-private
+ * ones). Returns where to go on: @addr again after the split, or the next
+ * page, skipped.
+ */
+static uint64_t collect_large(struct migrate_vma *args, uint64_t addr, struct folio *folio,
+			      uint64_t page)
+{
+	struct mm_struct *mm = args->vma->mm;
+	bool fault = folio == args->fault_page, split;
+
+	if (!fault && folio_get(folio)) {
+		pthread_mutex_unlock(&mm->ptl);
+		split = false;
+	} else {
+		pthread_mutex_unlock(&mm->ptl);
+		split = split_large(args, folio, addr, page);
+		if (!fault)
+			folio_put(folio);
+	}
+	if (split)
+		return addr;
+	args->src[(addr - args->start) >> MM_PAGE_SHIFT] = 0;
+	return addr + MM_PAGE_SIZE;
 }
 
 static void skip_range(struct migrate_vma *args, uint64_t start, uint64_t end)
@@ -326,9 +272,13 @@ static void skip_range(struct migrate_vma *args, uint64_t start, uint64_t end)
 }
 
 /*
- * A PMD leaf at @addr (the ptl held, released here): the huge zero PMD is
- * split into zero-page PTEs, a THP is split (PMD, then folio). Returns
- * where to go on: @addr again after a split, or past the block, skipped.
+ * A PMD leaf at @addr (the ptl held, released here). With
+ * SELECT_COMPOUND and the whole block in the range, a THP or device-private
+ * PMD is collected whole and the huge zero PMD is a compound hole
+ * (migrate_compound.c). Otherwise the huge zero PMD is split into zero-page
+ * PTEs, a THP is split (PMD, then folio), a device-private PMD is split
+ * (then its folio, at the PTE level). Returns where to go on: @addr again
+ * after a split, or past the block, collected or skipped.
  */
 static uint64_t collect_pmd(struct migrate_vma *args, uint64_t addr, pt_entry_t e)
 {
@@ -336,21 +286,60 @@ static uint64_t collect_pmd(struct migrate_vma *args, uint64_t addr, pt_entry_t 
 	struct mm_struct *mm = vma->mm;
 	uint64_t haddr = align_down(addr, MM_PMD_SHIFT);
 	uint64_t next = haddr + MM_PMD_SIZE < args->end ? haddr + MM_PMD_SIZE : args->end;
+	bool whole = migrate_compound_block(args, haddr);
 	struct folio *folio;
 	bool split;
 
 	if (!pte_present(e)) {
-		pthread_mutex_unlock(&mm->ptl);
-		goto skip;
-	}
-	if (e & _PAGE_SPECIAL) {
+		/* A device-private PMD of ours; migration entries are skipped. */
+		folio = is_device_private_entry(e) ? pfn_folio(mm, pte_pfn(e)) : NULL;
+		if (!folio || !(args->flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) ||
+		    folio->owner != args->pgmap_owner) {
+			pthread_mutex_unlock(&mm->ptl);
+			goto skip;
+		}
+		if (whole)
+			return migrate_collect_compound(args, haddr, e, folio);
 		pthread_mutex_unlock(&mm->ptl);
 		if (split_huge_pmd(vma, haddr))
 			goto skip;
 		return addr;
 	}
+	if (e & _PAGE_SPECIAL) {
+		pthread_mutex_unlock(&mm->ptl);
+		if ((args->flags & MIGRATE_VMA_SELECT_COMPOUND) &&
+		    !(args->flags & MIGRATE_VMA_SELECT_SYSTEM))
+			goto skip;	/* 6.19 leaves it alone for a device selection */
+		if (whole) {
+			/* The huge zero PMD is a hole (6.19), replaced whole or split later. */
+			args->src[(haddr - args->start) >> MM_PAGE_SHIFT] =
+				MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND;
+			args->cpages++;
+			skip_range(args, haddr + MM_PAGE_SIZE, next);
+			return next;
+		}
+		if (split_huge_pmd(vma, haddr))
+			goto skip;
+		return addr;
+	}
 	folio = pfn_folio(mm, pte_pfn(e));
-	if (!folio || !folio_test_anon(folio) || folio_get(folio)) {
+	if (!folio || !folio_test_anon(folio)) {
+		pthread_mutex_unlock(&mm->ptl);
+		goto skip;
+	}
+	if (args->flags & MIGRATE_VMA_SELECT_COMPOUND) {
+		/* 6.19 takes a THP only for what the selection asks. */
+		if (folio_is_device_coherent(folio) ?
+		    !(args->flags & MIGRATE_VMA_SELECT_DEVICE_COHERENT) ||
+		    folio->owner != args->pgmap_owner :
+		    !(args->flags & MIGRATE_VMA_SELECT_SYSTEM)) {
+			pthread_mutex_unlock(&mm->ptl);
+			goto skip;
+		}
+		if (whole)
+			return migrate_collect_compound(args, haddr, e, folio);
+	}
+	if (folio_get(folio)) {
 		pthread_mutex_unlock(&mm->ptl);
 		goto skip;
 	}
@@ -362,7 +351,7 @@ static uint64_t collect_pmd(struct migrate_vma *args, uint64_t addr, pt_entry_t 
 	split = !split_huge_pmd(vma, haddr);
 	folio_unlock(folio);
 	if (split)
-		split = split_large(mm, folio, haddr, 0);
+		split = split_large(args, folio, haddr, 0);
 	folio_put(folio);
 	if (split)
 		return addr;
@@ -408,32 +397,21 @@ static uint64_t collect_pte(struct migrate_vma *args, uint64_t addr, pt_entry_t 
 		if (!folio_test_anon(folio) || folio_test_hugetlb(folio))
 			goto out;
 		page = folio_page_idx(folio, pfn);
-		if (folio_test_large(folio)) {
-			bool split;
-
-			if (folio_get(folio))
-				goto out;
-			pthread_mutex_unlock(&mm->ptl);
-			split = split_large(mm, folio, addr, page);
-			folio_put(folio);
-			if (split)
-				return addr;
-			args->src[i] = 0;
-			return addr + MM_PAGE_SIZE;
-		}
+		if (folio_test_large(folio))
+			return collect_large(args, addr, folio, page);
 	} else {
-		if (pte_swp_type(e) != SWP_DEVICE_READ && pte_swp_type(e) != SWP_DEVICE_WRITE)
+		if (!is_device_private_entry(e))
 			goto out;	/* migration and device-exclusive entries */
 		folio = pfn_folio(mm, pfn);
 		if (!folio || !(args->flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) ||
 		    folio->owner != args->pgmap_owner)
 			goto out;
-		/* Large device-private folios come with compound migration (6.19). */
+		/* A PTE-mapped large device folio (its PMD was split): split it (6.19). */
+		page = folio_page_idx(folio, pfn);
 		if (folio_test_large(folio))
-			goto out;
-		page = 0;
+			return collect_large(args, addr, folio, page);
 	}
-	write = entry_writable(e);
+	write = hmm_entry_writable(e);
 
 	/* The collector's reference, then the lock: trylock, best effort. */
 	if (folio_get(folio))
@@ -442,7 +420,7 @@ static uint64_t collect_pte(struct migrate_vma *args, uint64_t addr, pt_entry_t 
 		folio_put(folio);
 		goto out;
 	}
-	if (unmap_to_migration(mm, addr, e, folio, page)) {
+	if (hmm_unmap_to_migration(mm, addr, e, folio, page)) {
 		if (folio != fault_folio)
 			folio_unlock(folio);
 		folio_put(folio);
@@ -483,6 +461,15 @@ static void migrate_vma_collect(struct migrate_vma *args)
 			for (a = addr; a < next; a += MM_PAGE_SIZE) {
 				uint64_t i = (a - args->start) >> MM_PAGE_SHIFT;
 
+				if (err == -ENOENT && level && vma_is_anonymous(vma) &&
+				    migrate_compound_hole(args, a)) {
+					/* A whole empty PMD slot: one compound hole (6.19). */
+					args->src[i] = MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND;
+					args->cpages++;
+					skip_range(args, a + MM_PAGE_SIZE, a + MM_PMD_SIZE);
+					a += MM_PMD_SIZE - MM_PAGE_SIZE;
+					continue;
+				}
 				args->src[i] = vma_is_anonymous(vma) ? MIGRATE_PFN_MIGRATE : 0;
 				args->cpages += vma_is_anonymous(vma);
 			}
@@ -496,129 +483,18 @@ static void migrate_vma_collect(struct migrate_vma *args)
 	mmu_notifier_invalidate_range_end(&range);
 }
 
-/*
- * try_to_migrate for the mappings of @folio (frame @pfn, collected at
- * @addr, page @idx of the range) in other processes: find them all at the
- * same address, try-lock those processes (giving up on any that is busy:
- * the page then stays), and replace each mapping by a migration entry,
- * under a CLEAR notification of that process's page.
- */
-/* The read side of another process's mmap_lock, waiting at most 20 ms. */
-static int rdlock_briefly(pthread_rwlock_t *lock)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += 20 * 1000 * 1000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	return pthread_rwlock_timedrdlock(lock, &ts);
-}
-
-static void unmap_remote(struct migrate_vma *args, struct migrate_state **stp, uint64_t idx,
-			 uint64_t addr, struct folio *folio, uint64_t pfn)
-{
-	struct mm_struct *mm = args->vma->mm, *b;
-	struct mm_system *sys = mm->sys;
-	struct mmu_notifier_range range;
-	struct migrate_state *st;
-	struct mm_struct **cand = NULL;
-	size_t nr = 0, cap = 0;
-	void *p;
-	unsigned int level;
-	bool busy = false;
-	pt_entry_t e;
-
-	st = *stp ? *stp : state_find(args, true);
-	if (!st)
-		return;
-	*stp = st;
-	pthread_mutex_lock(&sys->lock);
-	for (b = sys->mms; b; b = b->next) {
-		if (b == mm || mm_get_pte(b, addr, &e, &level) || level || !entry_maps(e, pfn))
-			continue;
-		p = grow(cand, &cap, nr, sizeof(*cand));
-		if (p)
-			cand = p;
-		p = p ? grow(st->mms, &st->cap_mms, st->nr_mms, sizeof(*st->mms)) : NULL;
-		if (!p) {
-			busy = true;
-			break;
-		}
-		st->mms = p;
-		if (!state_holds(st, b)) {
-			/*
-			 * Wait a little, never long: the process may be in the middle of
-			 * an mmap, mprotect or fork (a moment), or in an exit that waits
-			 * for the list lock we hold. Busy makes the fault retry.
-			 */
-			if (rdlock_briefly(&b->mmap_lock)) {
-				busy = true;
-				break;
-			}
-			/*
-			 * Look again now that we hold it: while we waited, the process
-			 * may have finished exiting (exit_vmas() zapped everything and
-			 * the write lock was dropped; mm_free() now waits for the list
-			 * lock we hold). Keeping its lock past our list lock would
-			 * unlock freed memory later, maybe the next mm allocated there
-			 * (whose reader count then underflows: its exit hangs). An mm
-			 * that still maps the page cannot exit while we hold this.
-			 */
-			if (mm_get_pte(b, addr, &e, &level) || level || !entry_maps(e, pfn)) {
-				mmap_read_unlock(b);
-				continue;
-			}
-			st->mms[st->nr_mms++] = b;
-		}
-		cand[nr++] = b;
-	}
-	pthread_mutex_unlock(&sys->lock);
-
-	/* Only when every other mapping was found can the page move at all. */
-	if (busy || nr != (size_t)folio_mapcount(folio))
-		goto out;
-	for (size_t k = 0; k < nr; k++) {
-		b = cand[k];
-		p = grow(st->maps, &st->cap_maps, st->nr_maps, sizeof(*st->maps));
-		if (!p)
-			break;
-		st->maps = p;
-		mmu_notifier_range_init(&range, MMU_NOTIFY_CLEAR, b, addr, addr + MM_PAGE_SIZE);
-		mmu_notifier_invalidate_range_start(&range);
-		pthread_mutex_lock(&b->ptl);
-		if (!mm_get_pte(b, addr, &e, &level) && !level && entry_maps(e, pfn) &&
-		    !unmap_to_migration(b, addr, e, folio, 0)) {
-			st->maps[st->nr_maps++] = (struct remote_map){ idx, b, addr };
-			folio_put(folio);	/* that mapping's reference */
-		}
-		pthread_mutex_unlock(&b->ptl);
-		mmu_notifier_invalidate_range_end(&range);
-	}
-out:
-	/* Processes locked for nothing are let go by state_trim(). */
-	free(cand);
-}
-
 /* Put back every entry of source page @idx (local and remote) and let the page go. */
 static void restore_source(struct migrate_vma *args, struct migrate_state *st, uint64_t idx)
 {
 	struct mm_struct *mm = args->vma->mm;
 	uint64_t pfn = migrate_pfn_to_pfn(args->src[idx]);
 	struct folio *folio = pfn_folio(mm, pfn);
-	size_t k;
 
-	install_from_migration(mm, args->start + idx * MM_PAGE_SIZE, pfn, folio, pfn);
-	for (k = 0; st && k < st->nr_maps; ) {
-		if (st->maps[k].idx != idx) {
-			k++;
-			continue;
-		}
-		install_from_migration(st->maps[k].mm, st->maps[k].addr, pfn, folio, pfn);
-		st->maps[k] = st->maps[--st->nr_maps];
-	}
+	hmm_install_from_migration(mm, args->start + idx * MM_PAGE_SIZE, pfn, folio, pfn);
+	if (args->src[idx] & MIGRATE_PFN_COMPOUND)
+		migrate_install_compound_remote(st, idx, pfn, folio, pfn, true);
+	else
+		migrate_install_remote(st, idx, pfn, folio, pfn, true);
 	if (folio != args->fault_page)
 		folio_unlock(folio);
 	folio_put(folio);
@@ -630,31 +506,11 @@ static void restore_source(struct migrate_vma *args, struct migrate_state *st, u
  * fault handler, for the faulting page) may hold the page; a pin or any
  * other reference keeps it where it is.
  */
-static bool refs_ok(const struct migrate_vma *args, const struct folio *folio)
+bool hmm_migrate_refs_ok(const struct migrate_vma *args, const struct folio *folio)
 {
 	int expect = 1 + folio_ref_bias(folio) + (folio == args->fault_page);
 
 	return !folio_mapped(folio) && folio_ref_count(folio) == expect;
-}
-
-/* The processes a migration locked but no longer needs (nothing of theirs recorded). */
-static void state_trim(struct migrate_state *st)
-{
-	size_t i, k;
-
-	for (i = 0; i < st->nr_mms; ) {
-		for (k = 0; k < st->nr_maps; k++)
-			if (st->maps[k].mm == st->mms[i])
-				break;
-		if (k < st->nr_maps) {
-			i++;
-			continue;
-		}
-		mmap_read_unlock(st->mms[i]);
-		st->mms[i] = st->mms[--st->nr_mms];
-	}
-	if (!st->nr_maps)
-		state_release(st);
 }
 
 static void migrate_vma_unmap(struct migrate_vma *args)
@@ -669,13 +525,15 @@ static void migrate_vma_unmap(struct migrate_vma *args)
 			continue;
 		pfn = migrate_pfn_to_pfn(args->src[i]);
 		folio = pfn_folio(mm, pfn);
-		if (folio_mapped(folio))
-			unmap_remote(args, &st, i, args->start + i * MM_PAGE_SIZE, folio, pfn);
-		if (!refs_ok(args, folio))
+		if (folio_mapped(folio) && (args->src[i] & MIGRATE_PFN_COMPOUND))
+			migrate_unmap_compound(args, &st, i, folio);
+		else if (folio_mapped(folio))
+			migrate_unmap_remote(args, &st, i, args->start + i * MM_PAGE_SIZE, folio, pfn);
+		if (!hmm_migrate_refs_ok(args, folio))
 			restore_source(args, st, i);
 	}
 	if (st)
-		state_trim(st);
+		migrate_state_trim(st);
 	args->cpages = 0;
 	for (i = 0; i < args->npages; i++)
 		args->cpages += !!(args->src[i] & MIGRATE_PFN_MIGRATE);
@@ -747,6 +605,7 @@ static void insert_page(struct migrate_vma *args, uint64_t addr, struct folio *n
 	} else if (err != -ENOENT) {
 		goto unlock_abort;
 	}
+	new->index = vma_pgoff_of(vma, addr);	/* for the rmap */
 	if (folio_add_new_anon_rmap(new, RMAP_EXCLUSIVE))
 		goto unlock_abort;
 	folio_get(new);
@@ -777,34 +636,38 @@ HMMSIM_API void migrate_vma_pages(struct migrate_vma *args)
 	struct folio *new, *old;
 	struct mm_struct *mm;
 	bool notified = false;
-	uint64_t i, addr;
+	uint64_t i, n, addr;
 
 	if (!args || !args->vma || !args->src || !args->dst)
 		return;
 	mm = args->vma->mm;
 	for (i = 0; i < args->npages; i++) {
 		addr = args->start + i * MM_PAGE_SIZE;
+		if (args->src[i] & MIGRATE_PFN_COMPOUND) {
+			/* A whole PMD block; after a split its words go on one by one. */
+			n = migrate_pages_compound(args, i, &range, &notified);
+			if (n) {
+				i += n - 1;
+				continue;
+			}
+		}
 		new = mpfn_folio(mm, args->dst[i]);
 		/*
-		 * Destinations are fresh order-0 folios: a large one would need
-		 * compound migration, which this simulation leaves out.
+		 * Destinations of single pages are fresh order-0 folios: a 2 MiB
+		 * one (COMPOUND) goes only with a compound source, which the
+		 * kernel then leaves in place.
 		 */
 		if (!new || folio_test_large(new) || folio_mapped(new) ||
-		    folio_test_hugetlb(new) || (folio_flags(new) & FOLIO_ZERO)) {
+		    folio_test_hugetlb(new) || (folio_flags(new) & FOLIO_ZERO) ||
+		    (args->dst[i] & MIGRATE_PFN_COMPOUND)) {
 			args->src[i] &= ~MIGRATE_PFN_MIGRATE;
 			continue;
 		}
 		if (!(args->src[i] & MIGRATE_PFN_VALID)) {
 			if (!(args->src[i] & MIGRATE_PFN_MIGRATE))
 				continue;
-			if (!notified) {
-				/* The fill that notifies: from the first hole to the end. */
-				mmu_notifier_range_init(&range, MMU_NOTIFY_MIGRATE, mm, addr,
-							args->end);
-				range.owner = args->pgmap_owner;
-				mmu_notifier_invalidate_range_start(&range);
-				notified = true;
-			}
+			/* The fill that notifies: from the first hole to the end. */
+			migrate_notify_fill(args, addr, &range, &notified);
 			insert_page(args, addr, new, &args->src[i]);
 			continue;
 		}
@@ -812,15 +675,17 @@ HMMSIM_API void migrate_vma_pages(struct migrate_vma *args)
 			continue;
 		old = mpfn_folio(mm, args->src[i]);
 		if (new == old || (folio_is_zone_device(new) && !folio_test_anon(old)) ||
-		    !refs_ok(args, old)) {
+		    !hmm_migrate_refs_ok(args, old)) {
 			args->src[i] &= ~MIGRATE_PFN_MIGRATE;
 			continue;
 		}
-		/* folio_migrate_mapping and folio_migrate_flags: anon, dirty. */
+		/* folio_migrate_mapping and folio_migrate_flags: anon and index, dirty. */
 		if (folio_test_anon(old) && folio_set_anon(new)) {
 			args->src[i] &= ~MIGRATE_PFN_MIGRATE;
 			continue;
 		}
+		new->index = old->index +
+			     folio_page_idx(old, migrate_pfn_to_pfn(args->src[i]));
 		if (folio_test_dirty(old))
 			folio_mark_dirty(new);
 	}
@@ -844,12 +709,11 @@ HMMSIM_API void migrate_vma_finalize(struct migrate_vma *args)
 	struct folio *src, *dst, *use;
 	struct mm_struct *mm;
 	uint64_t i, src_pfn, use_pfn;
-	size_t k;
 
 	if (!args || !args->vma || !args->src || !args->dst)
 		return;
 	mm = args->vma->mm;
-	st = state_find(args, false);
+	st = migrate_state_find(args, false);
 	for (i = 0; i < args->npages; i++) {
 		dst = mpfn_folio(mm, args->dst[i]);
 		if (!(args->src[i] & MIGRATE_PFN_VALID)) {
@@ -868,18 +732,18 @@ HMMSIM_API void migrate_vma_finalize(struct migrate_vma *args)
 		}
 		use = dst ? dst : src;
 		use_pfn = dst ? migrate_pfn_to_pfn(args->dst[i]) : src_pfn;
-		install_from_migration(mm, args->start + i * MM_PAGE_SIZE, src_pfn, use, use_pfn);
-		for (k = 0; st && k < st->nr_maps; k++)
-			if (st->maps[k].idx == i)
-				install_from_migration(st->maps[k].mm, st->maps[k].addr, src_pfn,
-						       use, use_pfn);
+		hmm_install_from_migration(mm, args->start + i * MM_PAGE_SIZE, src_pfn, use, use_pfn);
+		if (args->src[i] & MIGRATE_PFN_COMPOUND)
+			migrate_install_compound_remote(st, i, src_pfn, use, use_pfn, false);
+		else
+			migrate_install_remote(st, i, src_pfn, use, use_pfn, false);
 		if (src != args->fault_page)
 			folio_unlock(src);
 		folio_put(src);		/* the collector's: a device source may be freed here */
 		if (dst)
 			release_dst(dst);
 	}
-	state_release(st);
+	migrate_state_release(st);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -140,15 +140,27 @@ static int hmm_nonpresent(struct hmm_walk *w, uint64_t addr, uint64_t next, pt_e
 	if (mm_pte_kind(e) == MM_PTE_DEVICE_PRIVATE) {
 		dm = hmm_devmem_of_pfn(mm_system_of(walk->mm), mm_pte_pfn(e));
 		if (dm && hmm_devmem_owner(dm) && hmm_devmem_owner(dm) == w->range->dev_private_owner) {
-			/* Our own device's page: reported, never faulted. */
-			flags = HMM_PFN_VALID | (mm_pte_write(e) ? HMM_PFN_WRITE : 0);
-			fill(w, addr, next, mm_pte_pfn(e) | flags, 1);
+			/*
+			 * Our own device's page: reported, never faulted. A
+			 * device-private PMD (hmm_vma_handle_absent_pmd) gives every
+			 * page its frame and the PMD's order.
+			 */
+			flags = HMM_PFN_VALID | (mm_pte_write(e) ? HMM_PFN_WRITE : 0) |
+				((uint64_t)level_order(level) << HMM_PFN_ORDER_SHIFT);
+			fill(w, addr, next, pt_leaf_pfn(&pt_format_x86_64_4l, e,
+							MM_PAGE_SHIFT + level_order(level), addr) |
+					    flags, 1);
 			return 0;
 		}
 	}
 	/* Another owner's device page, a migration or exclusive entry: faultable. */
 	if (need_fault(w, addr, next, false, false, &write))
 		return ask_fault(w, addr, next, write, walk->vma, level);
+	/*
+	 * Not faulted: 0, the pages may be faulted in later. Another owner's
+	 * device-private PMD too, as its PTE form (6.19's
+	 * hmm_vma_handle_absent_pmd says ERROR there: docs/fidelity.md).
+	 */
 	fill(w, addr, next, 0, 0);
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "mm/internal.h"
+#include "mm/rmap.h"
 
 struct check {
 	char *msg;
@@ -85,6 +86,24 @@ static int check_leaf(uint64_t addr, uint64_t next, pt_entry_t e, unsigned int l
 		folio = pfn_folio(c->mm, pte_pfn(e));
 		if (!folio)
 			return fail(c, "entry at 0x%" PRIx64 " names no folio", addr);
+		if (level) {
+			/* A device-private PMD maps a whole order-9 device-private folio. */
+			if (t == SWP_DEVICE_EXCLUSIVE || level != 1 ||
+			    !folio_is_device_private(folio) || pte_pfn(e) != folio_pfn(folio) ||
+			    folio_nr_pages(folio) != size >> MM_PAGE_SHIFT)
+				return fail(c, "level-%u device entry at 0x%" PRIx64 " does not map "
+					    "a whole device-private folio of its size", level, addr);
+			if (t == SWP_DEVICE_WRITE && !(vma->flags & VM_WRITE))
+				return fail(c, "writable device entry at 0x%" PRIx64 " in a VMA "
+					    "without VM_WRITE", addr);
+			if (!mm_rmap_index_ok(vma, addr, folio, 0))
+				return fail(c, "anon folio at 0x%" PRIx64 " has the wrong index "
+					    "0x%" PRIx64, addr, folio->index);
+			return record(c, folio, 0, level, true);
+		}
+		if (!mm_rmap_index_ok(vma, addr, folio, folio_page_idx(folio, pte_pfn(e))))
+			return fail(c, "anon folio at 0x%" PRIx64 " has the wrong index 0x%" PRIx64,
+				    addr, folio->index);
 		return record(c, folio, folio_page_idx(folio, pte_pfn(e)), 0,
 			      t != SWP_DEVICE_EXCLUSIVE || c->mm->profile->exclusive_mapcount);
 	}
@@ -92,6 +111,10 @@ static int check_leaf(uint64_t addr, uint64_t next, pt_entry_t e, unsigned int l
 		return fail(c, "writable entry at 0x%" PRIx64 " in a VMA without VM_WRITE", addr);
 	if ((e & _PAGE_PROTNONE) && (vma->flags & VM_READ))
 		return fail(c, "PROT_NONE entry at 0x%" PRIx64 " in a readable VMA", addr);
+	/* The converse: in a VMA without read permission no entry is accessible. */
+	if (!(e & _PAGE_PROTNONE) && !(vma->flags & VM_READ))
+		return fail(c, "accessible entry at 0x%" PRIx64 " (level %u) in a VMA without "
+			    "read permission", addr, level);
 	if (e & _PAGE_SPECIAL) {
 		if (e & _PAGE_RW)
 			return fail(c, "writable zero page at 0x%" PRIx64, addr);
@@ -107,6 +130,11 @@ static int check_leaf(uint64_t addr, uint64_t next, pt_entry_t e, unsigned int l
 			    "size", level, addr);
 	if ((e & _PAGE_RW) && folio_test_anon(folio) && !folio_page_anon_exclusive(folio, page))
 		return fail(c, "writable anon page at 0x%" PRIx64 " is not anon-exclusive", addr);
+	/* The rmap's linear index (rmap.h): where the page is, as seen from the folio. */
+	if (!mm_rmap_index_ok(vma, addr, folio, page))
+		return fail(c, "anon folio at 0x%" PRIx64 " has the wrong index 0x%" PRIx64
+			    " (the VMA's pgoff there is 0x%" PRIx64 ")", addr, folio->index,
+			    vma_pgoff_of(vma, addr));
 	return record(c, folio, page, level, true);
 }
 
@@ -214,6 +242,82 @@ static int check_folio(struct check *c, const struct mapping *m, size_t n)
 	return 0;
 }
 
+struct resv_file {
+	struct phys_file *file;
+	unsigned int size;	/* 0: 2M, 1: 1G */
+};
+
+static int by_file(const void *a, const void *b)
+{
+	const struct resv_file *x = a, *y = b;
+
+	return x->file < y->file ? -1 : x->file > y->file;
+}
+
+/*
+ * hugetlb reservations: a private VMA holds no more than its unfaulted
+ * pages, and the pool's count per size is what the private VMAs and the
+ * files of the shared ones (each file once) hold. Under the system's lock.
+ */
+static int check_hugetlb_resv(struct check *c, struct mm_system *sys)
+{
+	struct phys_hugetlb_stats hs;
+	struct resv_file *files = NULL, *f;
+	uint64_t held[2] = { 0, 0 };
+	size_t nfiles = 0, cap = 0, i;
+	struct vm_area_struct *vma;
+	struct mm_struct *mm;
+	unsigned int s;
+	int err = 0;
+
+	for (mm = sys->mms; mm && !err; mm = mm->next) {
+		for (i = 0; i < mm->nr_vmas && !err; i++) {
+			vma = mm->vmas[i];
+			if (!vma_is_hugetlb(vma))
+				continue;
+			s = vma->hugetlb_shift == MM_PUD_SHIFT;
+			if (!(vma->flags & VM_SHARED)) {
+				if (vma->resv > hugetlb_unfaulted(vma, vma->start, vma->end))
+					err = fail(c, "hugetlb VMA [0x%" PRIx64 ", 0x%" PRIx64
+						   ") holds %" PRIu64 " reservations, more than "
+						   "its unfaulted pages", vma->start, vma->end,
+						   vma->resv);
+				held[s] += vma->resv;
+				continue;
+			}
+			if (vma->resv)
+				err = fail(c, "shared hugetlb VMA [0x%" PRIx64 ", 0x%" PRIx64
+					   ") holds reservations of its own", vma->start,
+					   vma->end);
+			if (nfiles == cap) {
+				cap = cap ? 2 * cap : 16;
+				f = realloc(files, cap * sizeof(*files));
+				if (!f) {
+					err = -ENOMEM;
+					break;
+				}
+				files = f;
+			}
+			files[nfiles++] = (struct resv_file){ vma->file, s };
+		}
+	}
+	if (!err) {
+		if (nfiles)
+			qsort(files, nfiles, sizeof(*files), by_file);
+		for (i = 0; i < nfiles; i++)
+			if (!i || files[i].file != files[i - 1].file)
+				held[files[i].size] += phys_file_nr_reserved(files[i].file);
+		phys_hugetlb_stats(sys->hugetlb, &hs);
+		for (s = 0; s < 2 && !err; s++)
+			if (hs.reserved[s] != held[s])
+				err = fail(c, "hugetlb pool (%s): %" PRIu64 " pages reserved, "
+					   "the mappings and their files hold %" PRIu64,
+					   s ? "1G" : "2M", hs.reserved[s], held[s]);
+	}
+	free(files);
+	return err;
+}
+
 HMMSIM_API int mm_system_check(struct mm_system *sys, char *msg, size_t len)
 {
 	struct check c = { .msg = msg, .len = len };
@@ -232,6 +336,8 @@ HMMSIM_API int mm_system_check(struct mm_system *sys, char *msg, size_t len)
 	pthread_mutex_lock(&sys->lock);
 	for (mm = sys->mms; mm && !err; mm = mm->next)
 		err = check_mm(&c, mm);
+	if (!err)
+		err = check_hugetlb_resv(&c, sys);
 	pthread_mutex_unlock(&sys->lock);
 	if (!err) {
 		qsort(c.maps, c.nmaps, sizeof(*c.maps), by_folio);

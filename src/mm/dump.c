@@ -33,10 +33,10 @@ static void view_page(struct mm_struct *mm, uint64_t addr, struct page_view *v)
 	v->has_pfn = true;
 	switch (mm_pte_kind(e)) {
 	case MM_PTE_DEVICE_PRIVATE:
-		kind = 'd';
+		kind = level ? 'D' : 'd';	/* a device-private PMD: a 2 MiB device folio */
 		break;
 	case MM_PTE_MIGRATION:
-		kind = 'm';
+		kind = level ? 'M' : 'm';	/* a PMD migration entry (compound migration) */
 		break;
 	case MM_PTE_DEVICE_EXCLUSIVE:
 		kind = 'e';
@@ -54,7 +54,7 @@ static void view_page(struct mm_struct *mm, uint64_t addr, struct page_view *v)
 		break;
 	}
 	v->code[0] = kind;
-	if (kind != 'z' && kind != 'm') {
+	if (kind != 'z' && kind != 'm' && kind != 'M') {
 		folio = folio ? folio : pfn_folio(mm, v->pfn);
 		if (folio && folio_page_mapcount(folio, folio_page_idx(folio, v->pfn)) == 1)
 			v->code[1] = 'x';

@@ -81,6 +81,8 @@ static int do_pte_missing(struct vm_area_struct *vma, uint64_t addr, unsigned in
 	}
 	if (cache)
 		folio_copy_page(folio, 0, cache, page);
+	/* Its linear index, by which the rmap finds it (src/mm/rmap.c). */
+	folio->index = vma_pgoff_of(vma, addr);
 	err = folio_add_new_anon_rmap(folio, RMAP_EXCLUSIVE);
 	if (!err)
 		err = mm_set_pte(mm, addr, 0, mk_pte(folio_pfn(folio),
@@ -209,6 +211,7 @@ static int do_wp_page(struct vm_area_struct *vma, uint64_t addr, pt_entry_t orig
 		goto put_old;
 	}
 	mm_clear_pte(mm, addr, 0);
+	new->index = vma_pgoff_of(vma, addr);
 	folio_add_new_anon_rmap(new, RMAP_EXCLUSIVE);
 	mm_set_pte(mm, addr, 0, mk_pte(folio_pfn(new), _PAGE_PRESENT | _PAGE_USER | _PAGE_RW |
 				       _PAGE_DIRTY | _PAGE_ACCESSED));
@@ -262,9 +265,12 @@ int restore_exclusive_pte(struct vm_area_struct *vma, uint64_t addr, pt_entry_t 
 		if (!mm->profile->exclusive_mapcount)
 			folio_add_anon_rmap_pte(folio, folio_page_idx(folio, pte_pfn(e)),
 						RMAP_EXCLUSIVE);
+		/* The VMA's protection now: an mprotect since may have taken some. */
 		mm_clear_pte(mm, addr, 0);
-		mm_set_pte(mm, addr, 0, mk_pte(pte_pfn(e), _PAGE_PRESENT | _PAGE_USER | _PAGE_RW |
-					       _PAGE_DIRTY | _PAGE_ACCESSED));
+		mm_set_pte(mm, addr, 0, mk_pte(pte_pfn(e), _PAGE_PRESENT | _PAGE_USER |
+					       _PAGE_DIRTY | _PAGE_ACCESSED |
+					       ((vma->flags & VM_WRITE) ? _PAGE_RW : 0) |
+					       ((vma->flags & VM_READ) ? 0 : _PAGE_PROTNONE)));
 	}
 	pthread_mutex_unlock(&mm->ptl);
 	mmu_notifier_invalidate_range_end(&range);

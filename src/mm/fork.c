@@ -37,7 +37,8 @@ static int copy_for_child(struct mm_struct *child, struct vm_area_struct *vma, u
 			  struct folio *src, uint64_t page, unsigned int level)
 {
 	pt_entry_t prot = _PAGE_PRESENT | _PAGE_USER | _PAGE_DIRTY |
-			  ((vma->flags & VM_WRITE) ? _PAGE_RW : 0);
+			  ((vma->flags & VM_WRITE) ? _PAGE_RW : 0) |
+			  ((vma->flags & VM_READ) ? 0 : _PAGE_PROTNONE);
 	struct folio *new;
 	int err;
 
@@ -48,6 +49,7 @@ static int copy_for_child(struct mm_struct *child, struct vm_area_struct *vma, u
 	if (!new)
 		return -ENOMEM;
 	err = vma_is_hugetlb(vma) ? folio_copy(new, src) : folio_copy_page(new, 0, src, page);
+	new->index = vma_pgoff_of(vma, va);	/* the child's VMA has the parent's pgoff */
 	if (!err && vma_is_hugetlb(vma)) {
 		err = folio_set_anon(new);
 		if (!err)
@@ -130,15 +132,16 @@ static int copy_present(struct mm_struct *child, struct vm_area_struct *vma, uin
 }
 
 /*
- * A non-present entry (copy_nonpresent_pte): a device-private page is
- * shared like an anon page (it cannot be pinned), write access dropped on
- * both sides; a device-exclusive entry is first given back to the parent's
- * CPU, then shared as a present page. Migration entries belong to a
- * migration in flight, which cannot be (fork holds the mmap_lock for
- * writing, migrate_vma its read side), so there are none.
+ * A non-present entry (copy_nonpresent_pte): a device-private page (or a
+ * device-private PMD, whole) is shared like an anon page (it cannot be
+ * pinned), write access dropped on both sides; a device-exclusive entry is
+ * first given back to the parent's CPU, then shared as a present page.
+ * Migration entries belong to a migration in flight, which cannot be (fork
+ * holds the mmap_lock for writing, migrate_vma its read side), so there
+ * are none.
  */
 static int copy_swap_entry(struct mm_struct *child, struct vm_area_struct *vma, uint64_t va,
-			   pt_entry_t e)
+			   pt_entry_t e, unsigned int at_level)
 {
 	struct mm_struct *parent = vma->mm;
 	uint64_t pfn = pte_pfn(e);
@@ -147,6 +150,11 @@ static int copy_swap_entry(struct mm_struct *child, struct vm_area_struct *vma, 
 	pt_entry_t ro;
 	int err;
 
+	/* A device-private PMD (copy_huge_pmd): shared whole, read-only. */
+	if (at_level == 1 && is_device_private_entry(e))
+		return copy_device_pmd(child, vma, va, e);
+	if (at_level)
+		return 0;
 	switch (pte_swp_type(e)) {
 	case SWP_DEVICE_EXCLUSIVE:
 		err = restore_exclusive_pte(vma, va, e);
@@ -219,7 +227,7 @@ static int copy_range(struct mm_struct *child, struct vm_area_struct *vma, uint6
 			unsigned int level = b->leaf[i].level;
 
 			if (!pte_present(e)) {
-				err = copy_swap_entry(child, vma, b->leaf[i].va, e);
+				err = copy_swap_entry(child, vma, b->leaf[i].va, e, level);
 				continue;
 			}
 			if (vma->flags & VM_SHARED) {

@@ -60,8 +60,9 @@ void mm_put_huge_zero(struct mm_struct *mm)
 /* A large anon folio some of whose pages just lost their last mapping. */
 void folio_note_partial_unmap(struct mm_struct *mm, struct folio *folio)
 {
+	/* Device-private folios are never queued (6.19's deferred_split_folio). */
 	if (!folio_test_large(folio) || !folio_test_anon(folio) || folio_test_hugetlb(folio) ||
-	    folio_entire_mapcount(folio) || !folio_mapped(folio) ||
+	    folio_is_zone_device(folio) || folio_entire_mapcount(folio) || !folio_mapped(folio) ||
 	    (uint64_t)folio_nr_pages_mapped(folio) == folio_nr_pages(folio) ||
 	    (folio_flags(folio) & FOLIO_DEFERRED_SPLIT))
 		return;
@@ -174,6 +175,7 @@ int do_huge_pmd_anonymous_page(struct vm_area_struct *vma, uint64_t addr, unsign
 	}
 	if (vma->flags & VM_WRITE)
 		prot |= _PAGE_RW;
+	folio->index = vma_pgoff_of(vma, align_down(addr, MM_PMD_SHIFT));	/* for the rmap */
 	err = folio_add_new_anon_rmap(folio, RMAP_EXCLUSIVE);
 	if (!err)
 		err = mm_set_pte(mm, addr, 1, mk_pte(folio_pfn(folio), prot | _PAGE_DIRTY));
@@ -194,7 +196,9 @@ int do_huge_pmd_anonymous_page(struct vm_area_struct *vma, uint64_t addr, unsign
  * split_huge_pmd: the PMD leaf covering @addr becomes a PTE table mapping
  * the same pages (an anon THP stays one compound folio, +511 references,
  * each page PTE-mapped and as exclusive as the head was; the huge zero PMD
- * becomes 512 zero-page PTEs). CLEAR over the 2 MiB block, even nested.
+ * becomes 512 zero-page PTEs; a device-private PMD 512 device-private PTEs
+ * over its folio, a PMD migration entry 512 PTE ones). CLEAR over the 2 MiB
+ * block, even nested.
  * Context: mmap_lock held; takes the ptl. Returns 0 (also when there was
  * nothing to split), -ENOMEM.
  */
@@ -217,9 +221,13 @@ int split_huge_pmd(struct vm_area_struct *vma, uint64_t addr)
 	if (mm_get_pte(mm, haddr, &e, &level) || level != 1)
 		goto unlock;
 	if (e & _PAGE_SPECIAL) {
-		/* Not subpages of the huge zero folio: the 4 KiB zero page. */
+		/*
+		 * Not subpages of the huge zero folio: the 4 KiB zero page, with
+		 * the PMD's protection (PROT_NONE stays inaccessible).
+		 */
 		zero = mk_pte(folio_pfn(phys_zero_folio(mm->sys->pool)),
-			      _PAGE_PRESENT | _PAGE_USER | _PAGE_SPECIAL | (e & _PAGE_ACCESSED));
+			      _PAGE_PRESENT | _PAGE_USER | _PAGE_SPECIAL |
+			      (e & (_PAGE_ACCESSED | _PAGE_PROTNONE)));
 		mm_clear_pte(mm, haddr, 1);
 		for (i = 0; i < MM_PMD_SIZE; i += MM_PAGE_SIZE) {
 			err = mm_set_pte(mm, haddr + i, 0, zero);
@@ -246,7 +254,8 @@ int split_huge_pmd(struct vm_area_struct *vma, uint64_t addr)
 		if (e & _PAGE_DIRTY)
 			folio_mark_dirty(folio);
 	} else {
-		err = pt_split(mm->pt, haddr, 1);
+		/* A device-private PMD (512 device PTEs) or a PMD migration entry. */
+		err = split_nonpresent_pmd(mm, haddr, e);
 	}
 	if (!err)
 		MM_STAT_INC(mm, thp_split_pmd);
@@ -288,6 +297,7 @@ static int replace_pmd(struct vm_area_struct *vma, uint64_t haddr, pt_entry_t or
 	if (mm_get_pte(mm, haddr, &e, &level) || level != 1 || e != orig)
 		return -EAGAIN;
 	mm_clear_pte(mm, haddr, 1);
+	new->index = vma_pgoff_of(vma, haddr);
 	folio_add_new_anon_rmap(new, RMAP_EXCLUSIVE);
 	mm_set_pte(mm, haddr, 1, mk_pte(folio_pfn(new), _PAGE_PRESENT | _PAGE_USER | _PAGE_RW |
 					_PAGE_DIRTY | _PAGE_ACCESSED));

@@ -3,7 +3,11 @@
  * hugetlb: VMAs backed by a pool of preallocated 2 MiB or 1 GiB pages,
  * mapped by PMD or PUD leaves, never split, copied whole on a COW fault.
  * The mapper of a region reserves its pages at mmap time, so its faults
- * cannot fail for lack of pool; a forked child has no reservation.
+ * cannot fail for lack of pool. A private mapping's reservations are the
+ * VMA's (vma->resv; a forked child has none); a shared mapping's are its
+ * file's, per file offset (the inode's resv_map): every mapping of the
+ * page, a fork child's included, faults it in with the reservation, which
+ * stays with the file until truncation or release.
  */
 #include "mm/internal.h"
 
@@ -22,6 +26,10 @@ int hugetlb_reserve(struct vm_area_struct *vma)
 	uint64_t n = (vma->end - vma->start) >> vma->hugetlb_shift;
 	int err;
 
+	/* Shared: the file reserves what no mapping of it has reserved yet. */
+	if (vma->flags & VM_SHARED)
+		return phys_file_reserve(vma->file, vma->pgoff << MM_PAGE_SHIFT,
+					 vma->end - vma->start);
 	err = phys_hugetlb_reserve(vma->mm->sys->hugetlb, hugetlb_order(vma), n);
 	if (!err)
 		vma->resv = n;
@@ -82,6 +90,7 @@ static int hugetlb_no_page(struct vm_area_struct *vma, uint64_t haddr, unsigned 
 	int err;
 
 	if (vma->flags & VM_SHARED) {
+		/* A reserved page consumes the file's reservation of it. */
 		err = phys_file_get_folio(vma->file, vma_pgoff_of(vma, haddr),
 					  PHYS_FGP_CREAT, &folio);
 		if (err)

@@ -70,6 +70,20 @@ static inline pt_entry_t mk_swp_entry(unsigned int type, uint64_t pfn, bool excl
 	       (exclusive ? _PAGE_SWP_EXCL : 0);
 }
 
+/* A device-private entry (read or write), at any level. */
+static inline bool is_device_private_entry(pt_entry_t e)
+{
+	return pte_swp_type(e) == SWP_DEVICE_READ || pte_swp_type(e) == SWP_DEVICE_WRITE;
+}
+
+/* A migration entry (read, read-exclusive or write), at any level. */
+static inline bool is_migration_entry(pt_entry_t e)
+{
+	return pte_swp_type(e) == SWP_MIGRATION_READ ||
+	       pte_swp_type(e) == SWP_MIGRATION_READ_EXCLUSIVE ||
+	       pte_swp_type(e) == SWP_MIGRATION_WRITE;
+}
+
 /* The bits pt_map() accepts: the leaf bit is the engine's. */
 static inline pt_entry_t pte_for_map(pt_entry_t e)
 {
@@ -214,6 +228,21 @@ int do_huge_pmd_wp_page(struct vm_area_struct *vma, uint64_t addr, pt_entry_t pm
 void mm_put_huge_zero(struct mm_struct *mm);
 int mm_get_huge_zero(struct mm_struct *mm, struct folio **out);
 void folio_note_partial_unmap(struct mm_struct *mm, struct folio *folio);
+
+/*
+ * devpmd.c: the non-present PMD leaves (linux 6.19's device-private PMD
+ * entry for an order-9 device folio, and the PMD migration entry that
+ * compound migration leaves while it runs).
+ * split_nonpresent_pmd: the PMD leaf @e at @haddr becomes 512 PTEs of the
+ * same kind over the same frames; a device-private one keeps its folio
+ * whole (PTE-mapped), +511 references, each page as exclusive as the entry
+ * was. Context: the ptl held; the caller notified. Returns 0, -ENOMEM.
+ * copy_device_pmd: fork of a device-private PMD entry: shared read-only
+ * with the child, the parent's write entry made read. Returns 0, -ENOMEM.
+ */
+int split_nonpresent_pmd(struct mm_struct *mm, uint64_t haddr, pt_entry_t e);
+int copy_device_pmd(struct mm_struct *child, struct vm_area_struct *vma, uint64_t haddr,
+		    pt_entry_t e);
 
 /* zap.c: unmap leaves of [start, end) inside @vma, with accounting. */
 void zap_vma_range(struct vm_area_struct *vma, uint64_t start, uint64_t end);

@@ -42,11 +42,11 @@ static int prot_leaf(void *arg, uint64_t va, uint64_t size, pt_entry_t e, unsign
 		 * exclusive page must hear of the VMA's new protection.
 		 */
 		prot_notify(w, va);
-		/* A writable device-private entry loses write with the VMA. */
+		/* A writable device-private entry (PTE or PMD) loses write with the VMA. */
 		if (pte_swp_type(e) == SWP_DEVICE_WRITE && !(vma->flags & VM_WRITE)) {
-			mm_clear_pte(vma->mm, va, 0);
-			mm_set_pte(vma->mm, va, 0, mk_swp_entry(SWP_DEVICE_READ, pte_pfn(e),
-								 e & _PAGE_SWP_EXCL));
+			mm_clear_pte(vma->mm, va, level);
+			mm_set_pte(vma->mm, va, level, mk_swp_entry(SWP_DEVICE_READ, pte_pfn(e),
+								     e & _PAGE_SWP_EXCL));
 		}
 		return 0;
 	}
@@ -133,7 +133,12 @@ HMMSIM_API int mm_mprotect(struct mm_struct *mm, uint64_t addr, uint64_t len, un
 	return err;
 }
 
-/* MADV_DONTNEED: zap, keep the VMA and the page tables. CLEAR per VMA. */
+/*
+ * MADV_DONTNEED: zap, keep the VMA and the page tables. CLEAR per VMA. A
+ * hugetlb VMA (5.18+) takes whole huge pages from an aligned start; the end
+ * is rounded down, so a huge page the range only covers in part is kept
+ * (6.1+), and an empty range does nothing, not even notify.
+ */
 static int madvise_dontneed(struct vm_area_struct *vma, uint64_t start, uint64_t end)
 {
 	struct mmu_notifier_range range;
@@ -142,8 +147,11 @@ static int madvise_dontneed(struct vm_area_struct *vma, uint64_t start, uint64_t
 
 	if (vma_is_hugetlb(vma)) {
 		hmask = (UINT64_C(1) << vma->hugetlb_shift) - 1;
-		if ((start & hmask) || (end & hmask))
+		if (!vma->mm->profile->hugetlb_dontneed || (start & hmask))
 			return -EINVAL;
+		end &= ~hmask;
+		if (end <= start)
+			return 0;
 	}
 	mmu_notifier_range_init(&range, MMU_NOTIFY_CLEAR, vma->mm, start, end);
 	mmu_notifier_invalidate_range_start(&range);
@@ -154,6 +162,16 @@ static int madvise_dontneed(struct vm_area_struct *vma, uint64_t start, uint64_t
 	if (!err && vma->mm->profile->dontneed_frees_tables)
 		pt_unmap(vma->mm->pt, start, end - start, PT_UNMAP_FREE);
 	return err;
+}
+
+/*
+ * MADV_FREE takes private anonymous memory only: not shmem, not files, and
+ * not hugetlb, which vma_is_anonymous() here counts (Linux's hugetlb VMAs
+ * have vm_ops: madvise_dontneed_free_valid_vma refuses them).
+ */
+static bool madvise_free_ok(const struct vm_area_struct *vma)
+{
+	return vma_is_anonymous(vma) && !vma_is_hugetlb(vma);
 }
 
 struct free_walk {
@@ -190,7 +208,7 @@ static int madvise_free(struct vm_area_struct *vma, uint64_t start, uint64_t end
 	pt_entry_t e;
 	int err;
 
-	if (!vma_is_anonymous(vma))
+	if (!madvise_free_ok(vma))
 		return -EINVAL;
 	mmu_notifier_range_init(&range, MMU_NOTIFY_CLEAR, vma->mm, start, end);
 	mmu_notifier_invalidate_range_start(&range);
@@ -220,11 +238,12 @@ static int madvise_check(struct vm_area_struct *vma, uint64_t start, uint64_t en
 {
 	uint64_t hmask = (UINT64_C(1) << vma->hugetlb_shift) - 1;
 
-	if (advice == MM_MADV_FREE && !vma_is_anonymous(vma))
+	if (advice == MM_MADV_FREE && !madvise_free_ok(vma))
 		return -EINVAL;
+	/* hugetlb: as madvise_dontneed() (the end is rounded, not refused). */
 	if (advice == MM_MADV_DONTNEED && vma_is_hugetlb(vma) &&
-	    (((start > vma->start ? start : vma->start) & hmask) ||
-	     ((end < vma->end ? end : vma->end) & hmask)))
+	    (!vma->mm->profile->hugetlb_dontneed ||
+	     ((start > vma->start ? start : vma->start) & hmask)))
 		return -EINVAL;
 	return 0;
 }

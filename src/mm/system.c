@@ -12,21 +12,25 @@ HMMSIM_API const struct mm_profile mm_profile_current = {
 	.large_folio_reuse = true,
 	.exclusive_mapcount = true,
 	.dontneed_frees_tables = true,
+	.hugetlb_dontneed = true,
 	.anon_align = MM_ALIGN_PMD_MULTIPLE,
 };
 
 static const struct mm_profile profile_6_12 = {
 	.name = "6.12",
+	.hugetlb_dontneed = true,
 	.anon_align = MM_ALIGN_PMD_MULTIPLE,
 };
 
 static const struct mm_profile profile_6_7 = {
 	.name = "6.7",
+	.hugetlb_dontneed = true,
 	.anon_align = MM_ALIGN_LARGE,
 };
 
 static const struct mm_profile profile_6_1 = {
 	.name = "6.1",
+	.hugetlb_dontneed = true,
 	.anon_align = MM_ALIGN_NONE,
 };
 

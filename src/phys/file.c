@@ -9,6 +9,12 @@
  * the folio names the file in folio->mapping: the file side of the
  * kernel's accounting. Everything is under the file's mutex (i_pages lock
  * and i_rwsem in one); the pool's lock nests inside it.
+ *
+ * A hugetlb file also keeps the reservation map of its shared mappings (the
+ * kernel's inode resv_map): a bit per slot reserved in the hugetlb pool and
+ * not allocated yet. The first allocation of the slot consumes it; truncation
+ * and the file's release give back those still set. A slot is in the
+ * kernel's map when it is reserved or cached; no slot is both here.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -19,6 +25,11 @@
 
 #define DIR_SLOTS	512
 
+struct dir_leaf {
+	struct folio *slot[DIR_SLOTS];
+	uint64_t resv[DIR_SLOTS / 64];	/* hugetlb: reserved, not allocated yet */
+};
+
 struct phys_file {
 	struct phys_pool *pool;
 	struct phys_hugetlb *hp;	/* NULL for a file of the system pool */
@@ -26,8 +37,9 @@ struct phys_file {
 	pthread_mutex_t lock;
 	uint64_t size;
 	uint64_t ndir;
-	struct folio ***dir;
+	struct dir_leaf **dir;
 	uint64_t nr_cached;
+	uint64_t nr_resv;		/* reservation bits set */
 	int refs;
 };
 
@@ -47,14 +59,48 @@ static struct folio *slot_get(const struct phys_file *file, uint64_t slot)
 
 	if (d >= file->ndir || !file->dir[d])
 		return NULL;
-	return file->dir[d][slot % DIR_SLOTS];
+	return file->dir[d]->slot[slot % DIR_SLOTS];
+}
+
+static bool resv_test(const struct phys_file *file, uint64_t slot)
+{
+	uint64_t d = slot / DIR_SLOTS, bit = slot % DIR_SLOTS;
+
+	if (d >= file->ndir || !file->dir[d])
+		return false;
+	return file->dir[d]->resv[bit / 64] & (UINT64_C(1) << (bit % 64));
+}
+
+/* Set or clear the reservation bit of @slot (its leaf exists). */
+static void resv_set(struct phys_file *file, uint64_t slot, bool on)
+{
+	uint64_t bit = slot % DIR_SLOTS, *w = &file->dir[slot / DIR_SLOTS]->resv[bit / 64];
+
+	if (on) {
+		*w |= UINT64_C(1) << (bit % 64);
+		file->nr_resv++;
+	} else {
+		*w &= ~(UINT64_C(1) << (bit % 64));
+		file->nr_resv--;
+	}
+}
+
+/* The leaf of directory entry @d, allocated on first use. */
+static int leaf_get(struct phys_file *file, uint64_t d)
+{
+	if (!file->dir[d]) {
+		file->dir[d] = hs_calloc(1, sizeof(struct dir_leaf));
+		if (!file->dir[d])
+			return -ENOMEM;
+	}
+	return 0;
 }
 
 /* Make room in the directory for @nslots slots. */
 static int dir_grow(struct phys_file *file, uint64_t nslots)
 {
 	uint64_t ndir = (nslots + DIR_SLOTS - 1) / DIR_SLOTS;
-	struct folio ***dir;
+	struct dir_leaf **dir;
 
 	if (ndir <= file->ndir)
 		return 0;
@@ -133,32 +179,87 @@ HMMSIM_API uint64_t phys_file_nr_cached(struct phys_file *file)
 	return n;
 }
 
+HMMSIM_API uint64_t phys_file_nr_reserved(struct phys_file *file)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&file->lock);
+	n = file->nr_resv;
+	pthread_mutex_unlock(&file->lock);
+	return n;
+}
+
+/*
+ * hugetlb_reserve_pages for a shared mapping: reserve the slots of the range
+ * that are neither reserved nor cached yet, all or none.
+ */
+HMMSIM_API int phys_file_reserve(struct phys_file *file, uint64_t offset, uint64_t len)
+{
+	uint64_t first, end, s, chg = 0;
+	int ret = 0;
+
+	if (!file || !file->hp || (offset | len) % slot_bytes(file))
+		return -EINVAL;
+	pthread_mutex_lock(&file->lock);
+	if (offset > file->size || len > file->size - offset) {
+		ret = -EINVAL;
+		goto out;
+	}
+	first = offset / slot_bytes(file);
+	end = first + len / slot_bytes(file);
+	/* The leaves first: the one step that can run out of memory. */
+	for (s = first; s < end && !ret; s = (s / DIR_SLOTS + 1) * DIR_SLOTS)
+		ret = leaf_get(file, s / DIR_SLOTS);
+	if (ret)
+		goto out;
+	for (s = first; s < end; s++)
+		chg += !slot_get(file, s) && !resv_test(file, s);
+	if (chg) {
+		ret = phys_hugetlb_reserve(file->hp, file->order, chg);
+		if (ret)
+			goto out;
+	}
+	for (s = first; s < end; s++)
+		if (!slot_get(file, s) && !resv_test(file, s))
+			resv_set(file, s, true);
+out:
+	pthread_mutex_unlock(&file->lock);
+	return ret;
+}
+
 #define FGP_FLAGS	(PHYS_FGP_CREAT | PHYS_FGP_RESERVED)
 
 static int cache_insert_locked(struct phys_file *file, uint64_t slot, unsigned int flags,
 			       struct folio **out)
 {
 	uint64_t d = slot / DIR_SLOTS;
+	bool own = resv_test(file, slot);
 	struct folio *f;
+	int ret;
 
-	if (!file->dir[d]) {
-		file->dir[d] = hs_calloc(DIR_SLOTS, sizeof(struct folio *));
-		if (!file->dir[d])
-			return -ENOMEM;
-	}
+	ret = leaf_get(file, d);
+	if (ret)
+		return ret;
+	/*
+	 * A reserved slot consumes its own reservation; any other takes an
+	 * unreserved folio, or one of the caller's reservations (RESERVED).
+	 */
 	if (file->hp)
 		f = phys_hugetlb_alloc(file->hp, file->order,
 				       PHYS_HUGETLB_ZERO |
-				       ((flags & PHYS_FGP_RESERVED) ? PHYS_HUGETLB_RESERVED : 0));
+				       (own || (flags & PHYS_FGP_RESERVED) ?
+					PHYS_HUGETLB_RESERVED : 0));
 	else
 		f = folio_alloc(file->pool, 0, FOLIO_ALLOC_ZERO);
 	if (!f)
 		return -errno;
+	if (own)
+		resv_set(file, slot, false);
 	f->index = slot << file->order;
 	__atomic_store_n(&f->mapping, file, __ATOMIC_RELEASE);
 	/* The caller keeps the allocation's reference; the cache takes its own. */
 	folio_ref_add(f, folio_cache_refs(f));
-	file->dir[d][slot % DIR_SLOTS] = f;
+	file->dir[d]->slot[slot % DIR_SLOTS] = f;
 	file->nr_cached++;
 	*out = f;
 	return 0;
@@ -196,7 +297,7 @@ out:
 /* Take the folio of @slot out of the cache and drop the cache's references. */
 static void cache_remove_locked(struct phys_file *file, uint64_t slot)
 {
-	struct folio **p = &file->dir[slot / DIR_SLOTS][slot % DIR_SLOTS];
+	struct folio **p = &file->dir[slot / DIR_SLOTS]->slot[slot % DIR_SLOTS];
 	struct folio *f = *p;
 	int refs = folio_cache_refs(f);
 
@@ -208,7 +309,7 @@ static void cache_remove_locked(struct phys_file *file, uint64_t slot)
 
 HMMSIM_API int phys_file_truncate(struct phys_file *file, uint64_t size)
 {
-	uint64_t old_slots, new_slots;
+	uint64_t old_slots, new_slots, unreserve = 0;
 	int ret;
 
 	if (!file || (file->hp && size % slot_bytes(file)))
@@ -222,7 +323,14 @@ HMMSIM_API int phys_file_truncate(struct phys_file *file, uint64_t size)
 	for (uint64_t s = new_slots; s < old_slots; s++) {
 		if (slot_get(file, s))
 			cache_remove_locked(file, s);
+		if (resv_test(file, s)) {
+			resv_set(file, s, false);
+			unreserve++;
+		}
 	}
+	/* The reservations of the pages cut off and never allocated (hugetlb_unreserve_pages). */
+	if (unreserve)
+		phys_hugetlb_unreserve(file->hp, file->order, unreserve);
 	/* A partial last page keeps its head; the rest reads as zeros again. */
 	if (size < file->size && size % PHYS_PAGE_SIZE) {
 		struct folio *f = slot_get(file, size / slot_bytes(file));
@@ -313,7 +421,7 @@ HMMSIM_API int phys_file_write(struct phys_file *file, uint64_t offset, const vo
 
 HMMSIM_API int phys_file_check(struct phys_file *file, char *msg, size_t len)
 {
-	uint64_t n = 0, nslots;
+	uint64_t n = 0, r = 0, nslots;
 	int ret = 0;
 
 	pthread_mutex_lock(&file->lock);
@@ -321,7 +429,15 @@ HMMSIM_API int phys_file_check(struct phys_file *file, char *msg, size_t len)
 	for (uint64_t s = 0; s < file->ndir * DIR_SLOTS && !ret; s++) {
 		struct folio *f = slot_get(file, s);
 
-		if (!f)
+		if (resv_test(file, s)) {
+			r++;
+			if (!file->hp || s >= nslots || f)
+				ret = phys_report(msg, len, "file: slot %llu reserved %s",
+						  (unsigned long long)s,
+						  !file->hp ? "in a file of the system pool" :
+						  s >= nslots ? "past the end" : "and cached");
+		}
+		if (!f || ret)
 			continue;
 		n++;
 		if (s >= nslots)
@@ -341,6 +457,9 @@ HMMSIM_API int phys_file_check(struct phys_file *file, char *msg, size_t len)
 	if (!ret && n != file->nr_cached)
 		ret = phys_report(msg, len, "file: %llu folios cached, counter says %llu",
 				  (unsigned long long)n, (unsigned long long)file->nr_cached);
+	if (!ret && r != file->nr_resv)
+		ret = phys_report(msg, len, "file: %llu slots reserved, counter says %llu",
+				  (unsigned long long)r, (unsigned long long)file->nr_resv);
 	pthread_mutex_unlock(&file->lock);
 	return ret;
 }

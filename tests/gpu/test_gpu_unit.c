@@ -217,6 +217,45 @@ static void test_lifetimes(void **state)
 	gt_teardown();
 }
 
+/*
+ * The checker observes and changes nothing it observes: gpu_check() between
+ * two gpu_stats() calls leaves every counter as it was (a fence it took
+ * once showed up in fences=, so the CLI's --check changed the output).
+ */
+static void test_check_changes_no_counter(void **state)
+{
+	struct gpu_config c = gt_config(GPU_FORMAT_GP100);
+	struct gpu_stats a, b, base;
+	struct gpu_result r;
+	struct mm_struct *mm;
+	struct gpu_dev *dev;
+	char msg[256];
+	uint64_t addr;
+	int i;
+
+	gt_setup(NULL);
+	for (int exec = 0; exec < 2; exec++) {
+		c.exec = exec ? GPU_EXEC_THREAD : GPU_EXEC_CLOCK;
+		dev = gt_dev(&c);
+		mm = gt_proc();
+		addr = gt_anon_thp(mm, SZ_4M);
+		gt_ret(gpu_dev_memset(dev, mm, addr, SZ_4M, 3, &r), 0);
+		gt_ret(gpu_migrate_to_dev(dev, mm, addr, SZ_2M, NULL, &r), 0);
+		gt_ret(mm_memset(mm, addr + SZ_2M, 4, SZ_4K), 0);
+		/* What two gpu_stats() calls alone differ by (their own fences). */
+		gpu_stats(dev, &base);
+		gpu_stats(dev, &a);
+		for (i = 0; i < 3; i++)
+			gt_ret(gpu_check(dev, msg, sizeof(msg)), 0);
+		gpu_stats(dev, &b);
+		assert_int_equal(b.fences - a.fences, a.fences - base.fences);
+		b.fences = a.fences;
+		assert_memory_equal(&a, &b, sizeof(a));
+		gt_check();
+	}
+	gt_teardown();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -226,6 +265,7 @@ int main(void)
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_no_memory),
 		cmocka_unit_test(test_lifetimes),
+		cmocka_unit_test(test_check_changes_no_counter),
 	};
 
 	hmmsim_thread_register();

@@ -371,10 +371,10 @@ static void page_code(const struct mt_page *pg, char code[4])
 	}
 	switch (pg->kind) {
 	case MM_PTE_DEVICE_PRIVATE:
-		code[0] = 'd';
+		code[0] = pg->level ? 'D' : 'd';
 		break;
 	case MM_PTE_MIGRATION:
-		code[0] = 'm';
+		code[0] = pg->level ? 'M' : 'm';
 		break;
 	case MM_PTE_DEVICE_EXCLUSIVE:
 		code[0] = 'e';

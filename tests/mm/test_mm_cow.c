@@ -460,6 +460,35 @@ static void test_fork_zero_pages(void **state)
  * keeps them writable and exclusive (§2.4, §4.2): an order-0 page, and a
  * PMD THP, whose PMD is split in the parent first.
  */
+/*
+ * A pinned page of a PROT_NONE VMA: the child's own copy is PROT_NONE too
+ * (copy_for_child built it readable: found by mm_check's PROT_NONE rule).
+ */
+static void test_fork_pinned_protnone(void **state)
+{
+	struct mm_struct *p, *c;
+	uint8_t byte;
+	struct folio *f;
+	uint64_t a;
+
+	(void)state;
+	mt_setup(NULL);
+	p = mt_proc(NULL);
+	a = mt_anon(p, SZ_8K);
+	mt_memset(p, a, 0x61, SZ_8K);
+	f = mt_folio(p, a, NULL);
+	assert_int_equal(folio_pin(f), 0);
+	assert_int_equal(mm_mprotect(p, a, SZ_8K, MM_PROT_NONE), 0);
+	c = mt_fork(p);
+	assert_int_not_equal(mt_pfn(c, a), folio_pfn(f));
+	assert_int_equal(mm_read(c, a, &byte, 1), -EFAULT);
+	assert_int_equal(mm_read(p, a, &byte, 1), -EFAULT);
+	assert_int_equal(mm_mprotect(c, a, SZ_8K, MM_PROT_READ), 0);
+	mt_expect(c, a, 0x61, SZ_8K);
+	assert_int_equal(unpin_folio(f), 0);
+	mt_teardown();
+}
+
 static void test_fork_pinned(void **state)
 {
 	struct mm_struct *p, *c;
@@ -702,6 +731,7 @@ int main(void)
 		cmocka_unit_test(test_reuse_after_exit),
 		cmocka_unit_test(test_fork_zero_pages),
 		cmocka_unit_test(test_fork_pinned),
+		cmocka_unit_test(test_fork_pinned_protnone),
 		cmocka_unit_test(test_fork_tree),
 		cmocka_unit_test(test_fork_tree_57),
 	};

@@ -422,6 +422,8 @@ static void test_profiles(void **state)
 		assert_int_equal(p->huge_zero_wp_thp, v >= 613);
 		assert_int_equal(p->large_folio_reuse, v >= 615);
 		assert_int_equal(p->exclusive_mapcount, v >= 615);
+		/* MADV_DONTNEED of hugetlb came with 5.18 (the end rounded down with 6.1). */
+		assert_int_equal(p->hugetlb_dontneed, v >= 518);
 		assert_int_equal(p->device_free_at_one, v < 518);
 		assert_int_equal(p->dontneed_frees_tables, v >= 613);
 		assert_int_equal(p->anon_align, v < 607 ? MM_ALIGN_NONE :
@@ -705,6 +707,126 @@ static void test_hugetlb_2m(void **state)
 	mt_teardown();
 }
 
+/*
+ * A device-exclusive entry restored after an mprotect takes the VMA's
+ * protection now (restore_exclusive_pte made it writable and readable
+ * whatever the VMA said: a write to a read-only mapping went through).
+ */
+static void test_exclusive_restore_prot(void **state)
+{
+	struct mm_struct *mm, *c;
+	struct folio *f = NULL;
+	uint8_t byte = 9;
+	uint64_t a;
+
+	(void)state;
+	mt_setup(NULL);
+	mm = mt_proc(NULL);
+	a = mt_anon(mm, SZ_16K);
+	mt_memset(mm, a, 0x71, SZ_16K);
+	/* Exclusive, then read-only: a read restores a read-only entry. */
+	mmap_read_lock(mm);
+	assert_int_equal(make_device_exclusive(mm, a, NULL, &f), 0);
+	mmap_read_unlock(mm);
+	folio_unlock(f);
+	folio_put(f);
+	assert_int_equal(mm_mprotect(mm, a, SZ_16K, MM_PROT_READ), 0);
+	mt_expect(mm, a, 0x71, SZ_4K);
+	assert_mm_ok();
+	assert_int_equal(mm_write(mm, a, &byte, 1), -EFAULT);
+	mt_expect(mm, a, 0x71, SZ_4K);
+	/* Exclusive, then PROT_NONE: fork restores it, inaccessible on both sides. */
+	assert_int_equal(mm_mprotect(mm, a, SZ_16K, MM_PROT_READ | MM_PROT_WRITE), 0);
+	mmap_read_lock(mm);
+	assert_int_equal(make_device_exclusive(mm, a + SZ_4K, NULL, &f), 0);
+	mmap_read_unlock(mm);
+	folio_unlock(f);
+	folio_put(f);
+	assert_int_equal(mm_mprotect(mm, a, SZ_16K, MM_PROT_NONE), 0);
+	c = mt_fork(mm);
+	assert_int_equal(mm_read(mm, a + SZ_4K, &byte, 1), -EFAULT);
+	assert_int_equal(mm_read(c, a + SZ_4K, &byte, 1), -EFAULT);
+	assert_int_equal(mm_mprotect(c, a, SZ_16K, MM_PROT_READ), 0);
+	mt_expect(c, a + SZ_4K, 0x71, SZ_4K);
+	mt_teardown();
+}
+
+static void assert_hugetlb_pool_at(uint64_t free, uint64_t reserved, const char *file, int line)
+{
+	struct phys_hugetlb_stats hs;
+
+	phys_hugetlb_stats(mm_system_hugetlb(mt.sys), &hs);
+	if (hs.free[0] != free || hs.reserved[0] != reserved) {
+		print_error("hugetlb pool: %" PRIu64 " free, %" PRIu64 " reserved; expected %"
+			    PRIu64 ", %" PRIu64 "\n", hs.free[0], hs.reserved[0], free, reserved);
+		_fail(file, line);
+	}
+	mt_check_at(file, line);
+}
+#define assert_hugetlb_pool(free, reserved) \
+	assert_hugetlb_pool_at((free), (reserved), __FILE__, __LINE__)
+
+/*
+ * Shared hugetlb (shared-hugetlb-resv): the mmap reserves per page of the
+ * file, and a fault of a reserved page uses the reservation, even when the
+ * rest of the pool is gone. The reservations are the file's: a fork child's
+ * faults use them, they outlive the parent's munmap and exit, and they go
+ * with the file (its last mapping).
+ */
+static void test_hugetlb_shared_resv(void **state)
+{
+	struct mm_system_config cfg = { .hugetlb_2m = 3 };
+	const unsigned int shared = MM_MAP_SHARED | MM_MAP_ANONYMOUS | MM_MAP_HUGETLB |
+				    MM_MAP_HUGE_2MB;
+	struct mm_mmap_args args = {
+		.len = SZ_2M, .prot = RW, .flags = ANON | MM_MAP_HUGETLB | MM_MAP_HUGE_2MB,
+	};
+	struct mm_struct *mm, *c;
+	uint64_t s, p, out = 0;
+
+	(void)state;
+	mt_setup(&cfg);
+	mm = mt_proc(NULL);
+	s = mt_mmap(mm, SZ_4M, RW, shared, 0, 0);
+	assert_hugetlb_pool(3, 2);
+	p = mt_hugetlb(mm, SZ_2M, 21);
+	mt_memset(mm, p, 0x11, SZ_2M);
+	/* Nothing unreserved is left: the shared faults live on their reservations. */
+	assert_hugetlb_pool(2, 2);
+	mt_memset(mm, s, 0x22, SZ_2M);
+	assert_hugetlb_pool(1, 1);
+	/* The child maps the same file: its fault uses the file's reservation. */
+	c = mt_fork(mm);
+	mt_memset(c, s + SZ_2M, 0x33, SZ_2M);
+	assert_hugetlb_pool(0, 0);
+	mt_expect(mm, s, 0x22, SZ_2M);
+	mt_expect(mm, s + SZ_2M, 0x33, SZ_2M);
+	mt_expect(c, s, 0x22, SZ_2M);
+	mt_exit(c);
+	assert_int_equal(mm_munmap(mm, s, SZ_4M), 0);
+	assert_hugetlb_pool(2, 0);
+
+	/* The parent unmaps and exits before the child faults: the file keeps them. */
+	s = mt_mmap(mm, SZ_4M, RW, shared, 0, 0);
+	assert_hugetlb_pool(2, 2);
+	c = mt_fork(mm);
+	assert_int_equal(mm_munmap(mm, s + SZ_2M, SZ_2M), 0);
+	assert_hugetlb_pool(2, 2);
+	assert_int_equal(mm_mmap(mm, &args, &out), -ENOMEM);
+	assert_int_equal(out, 0);
+	/* (The child still maps the parent's private page: copy-on-write.) */
+	mt_exit(mm);
+	assert_hugetlb_pool(2, 2);
+	mt_memset(c, s + SZ_2M, 0x44, SZ_2M);
+	mt_memset(c, s, 0x55, SZ_2M);
+	assert_hugetlb_pool(0, 0);
+	mt_expect(c, p, 0x11, SZ_2M);
+	/* munmap of the last mapping releases the file: its pages go back. */
+	assert_int_equal(mm_munmap(c, s, SZ_4M), 0);
+	assert_hugetlb_pool(2, 0);
+	mt_teardown();
+}
+
 /* A hugetlb length rounds up to the huge page size (mm.h, struct mm_mmap_args). */
 static void test_hugetlb_len_rounding(void **state)
 {
@@ -967,6 +1089,8 @@ int main(void)
 		cmocka_unit_test(test_handle_mm_fault),
 		cmocka_unit_test(test_hugetlb_2m),
 		cmocka_unit_test(test_hugetlb_len_rounding),
+		cmocka_unit_test(test_hugetlb_shared_resv),
+		cmocka_unit_test(test_exclusive_restore_prot),
 		cmocka_unit_test(test_hugetlb_1g),
 		cmocka_unit_test(test_hugetlb_empty_pool),
 		cmocka_unit_test(test_file_mappings),

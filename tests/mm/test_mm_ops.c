@@ -425,33 +425,96 @@ static void test_dontneed(void **state)
 	mt_teardown();
 }
 
+/*
+ * MADV_DONTNEED of hugetlb (5.18+): from a huge-page-aligned start, the end
+ * rounded down (6.1+), so a huge page covered in part is kept. MADV_FREE
+ * refuses hugetlb (hugetlb-madv-free), and before 5.18 so did DONTNEED.
+ */
 static void test_dontneed_hugetlb(void **state)
 {
-	struct mm_system_config cfg = { .hugetlb_2m = 2 };
-	struct mm_struct *mm;
+	struct mm_system_config cfg = { .hugetlb_2m = 3 };
+	struct mm_struct *mm, *old;
 	struct mt_snap snap;
-	uint64_t h;
+	uint64_t h, o;
 
 	(void)state;
 	mt_setup(&cfg);
 	mm = mt_proc(NULL);
 	h = mt_hugetlb(mm, SZ_4M, 21);
 	mt_memset(mm, h, 0x51, SZ_4M);
-	assert_int_equal(mt_hugetlb_free(0), 0);
+	assert_int_equal(mt_hugetlb_free(0), 1);
 	mt_snap_take(mm, h, h + SZ_4M, &snap);
 	assert_int_equal(mm_madvise(mm, h + SZ_4K, SZ_4K, MM_MADV_DONTNEED), -EINVAL);
 	assert_int_equal(mm_madvise(mm, h + SZ_1M, SZ_2M, MM_MADV_DONTNEED), -EINVAL);
+	assert_int_equal(mm_madvise(mm, h, SZ_4M, MM_MADV_FREE), -EINVAL);
+	assert_int_equal(mm_madvise(mm, h + SZ_2M, SZ_4K, MM_MADV_FREE), -EINVAL);
+	/* Less than a huge page from an aligned start: nothing to do, nobody told. */
+	assert_int_equal(mm_madvise(mm, h + SZ_2M, SZ_1M, MM_MADV_DONTNEED), 0);
 	assert_snap_same(mm, h, h + SZ_4M, &snap);
 	mt_snap_free(&snap);
-	assert_int_equal(mm_madvise(mm, h, SZ_2M, MM_MADV_DONTNEED), 0);
+	assert_int_equal(mm_madvise(mm, h, SZ_2M + SZ_1M, MM_MADV_DONTNEED), 0);
 	assert_mm_ok();
 	assert_codes(mm, h, SZ_4M, "512:-..,512:Hxw");
-	assert_int_equal(mt_hugetlb_free(0), 1);
+	assert_int_equal(mt_hugetlb_free(0), 2);
 	assert_int_equal(mt_stats(mm).vmas, 1);
 	/* Refault: a fresh zeroed huge page. */
 	mt_expect(mm, h, 0, SZ_2M);
 	mt_expect(mm, h + SZ_2M, 0x51, SZ_2M);
-	assert_int_equal(mt_hugetlb_free(0), 0);
+	assert_int_equal(mt_hugetlb_free(0), 1);
+
+	/* Before 5.18, neither advice takes hugetlb. */
+	old = mt_proc(mm_profile_find("5.8"));
+	o = mt_hugetlb(old, SZ_2M, 21);
+	mt_memset(old, o, 0x52, SZ_2M);
+	mt_snap_take(old, o, o + SZ_2M, &snap);
+	assert_int_equal(mm_madvise(old, o, SZ_2M, MM_MADV_DONTNEED), -EINVAL);
+	assert_int_equal(mm_madvise(old, o, SZ_2M, MM_MADV_FREE), -EINVAL);
+	assert_snap_same(old, o, o + SZ_2M, &snap);
+	mt_snap_free(&snap);
+	mt_expect(old, o, 0x52, SZ_2M);
+	mt_teardown();
+}
+
+/*
+ * A PROT_NONE huge zero PMD split by a partial munmap, mprotect or
+ * MADV_DONTNEED becomes PROT_NONE zero-page PTEs (zero-pmd-protnone): no
+ * page of the block turns readable, and mm_check() would say so.
+ */
+static void test_huge_zero_protnone_split(void **state)
+{
+	uint8_t buf[64];
+	struct mm_struct *mm;
+	uint64_t a, pg;
+	int how;
+
+	(void)state;
+	mt_setup(NULL);
+	mm = mt_proc(NULL);
+	for (how = 0; how < 3; how++) {
+		a = mt_anon_thp(mm, SZ_2M);
+		assert_int_equal(mt_touch(mm, a + SZ_4K), 0);
+		assert_codes(mm, a, SZ_2M, "512:z..");
+		assert_int_equal(mm_mprotect(mm, a, SZ_2M, MM_PROT_NONE), 0);
+		assert_mm_ok();
+		switch (how) {
+		case 0:
+			assert_int_equal(mm_munmap(mm, a, SZ_4K), 0);
+			break;
+		case 1:
+			assert_int_equal(mm_mprotect(mm, a, SZ_4K, MM_PROT_READ), 0);
+			break;
+		case 2:
+			assert_int_equal(mm_madvise(mm, a, SZ_4K, MM_MADV_DONTNEED), 0);
+			break;
+		}
+		assert_mm_ok();
+		assert_codes(mm, a + SZ_4K, SZ_2M - SZ_4K, "511:z..");
+		for (pg = 1; pg < 512; pg += 17)
+			assert_int_equal(mm_read(mm, a + pg * SZ_4K, buf, sizeof(buf)), -EFAULT);
+		if (how == 1)
+			mt_expect(mm, a, 0, SZ_4K);	/* the page made readable again */
+		assert_int_equal(mm_munmap(mm, a, SZ_2M), 0);
+	}
 	mt_teardown();
 }
 
@@ -1152,6 +1215,7 @@ int main(void)
 		cmocka_unit_test(test_mprotect_hugetlb),
 		cmocka_unit_test(test_dontneed),
 		cmocka_unit_test(test_dontneed_hugetlb),
+		cmocka_unit_test(test_huge_zero_protnone_split),
 		cmocka_unit_test(test_madv_free),
 		cmocka_unit_test(test_madv_hugepage),
 		cmocka_unit_test(test_mremap_thp),

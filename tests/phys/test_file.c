@@ -184,6 +184,98 @@ static void test_file_hugetlb(void **state)
 	destroy_pool(pool);
 }
 
+static void assert_hugetlb_at(struct phys_hugetlb *hp, struct phys_file *file, uint64_t free,
+			      uint64_t reserved, uint64_t file_reserved, const char *where,
+			      int line)
+{
+	struct phys_hugetlb_stats hs;
+
+	phys_hugetlb_stats(hp, &hs);
+	if (hs.free[0] != free || hs.reserved[0] != reserved ||
+	    (file && phys_file_nr_reserved(file) != file_reserved))
+		fail_msg("%s:%d: %llu free, %llu reserved, the file %llu; expected %llu, %llu, "
+			 "%llu",
+			 where, line, (unsigned long long)hs.free[0],
+			 (unsigned long long)hs.reserved[0],
+			 (unsigned long long)(file ? phys_file_nr_reserved(file) : 0),
+			 (unsigned long long)free, (unsigned long long)reserved,
+			 (unsigned long long)file_reserved);
+	if (file)
+		phys_test_file_check(file, where, line);
+}
+#define assert_hugetlb(hp, file, free, resv, fresv) \
+	assert_hugetlb_at((hp), (file), (free), (resv), (fresv), __FILE__, __LINE__)
+
+/*
+ * The reservation map of a hugetlb file (shared-hugetlb-resv): a page is
+ * reserved once however many ranges cover it, its first allocation uses
+ * the reservation (so nothing else can take it), and truncation and the
+ * last put give back what was not used.
+ */
+static void test_file_hugetlb_reserve(void **state)
+{
+	struct phys_pool *pool = make_pool(PHYS_SYSTEM_RAM, FRAMES_1G, 0);
+	struct phys_hugetlb *hp = NULL;
+	struct phys_file *file = NULL, *plain = NULL, *other = NULL;
+	struct folio *f, *g;
+
+	(void)state;
+	assert_int_equal(phys_hugetlb_create(pool, 3, 0, &hp), 0);
+	assert_int_equal(phys_file_create_hugetlb(hp, PHYS_PMD_ORDER, 4 * SZ_2M, &file), 0);
+	assert_int_equal(phys_file_create(pool, SZ_2M, &plain), 0);
+	assert_hugetlb(hp, file, 3, 0, 0);
+
+	/* Bad input: refused, nothing reserved. */
+	assert_int_equal(phys_file_reserve(NULL, 0, SZ_2M), -EINVAL);
+	assert_int_equal(phys_file_reserve(plain, 0, SZ_2M), -EINVAL);
+	assert_int_equal(phys_file_reserve(file, SZ_4K, SZ_2M), -EINVAL);
+	assert_int_equal(phys_file_reserve(file, 0, SZ_2M + SZ_4K), -EINVAL);
+	assert_int_equal(phys_file_reserve(file, 3 * SZ_2M, 2 * SZ_2M), -EINVAL);
+	assert_int_equal(phys_file_reserve(file, 5 * SZ_2M, SZ_2M), -EINVAL);
+	assert_int_equal(phys_file_reserve(file, 2 * SZ_2M, -2 * SZ_2M), -EINVAL);
+	assert_int_equal(phys_file_reserve(file, 0, 0), 0);
+	assert_hugetlb(hp, file, 3, 0, 0);
+
+	/* Pages 0 and 1; then 0 to 2 (a second mapping): only page 2 more. */
+	assert_int_equal(phys_file_reserve(file, 0, 2 * SZ_2M), 0);
+	assert_hugetlb(hp, file, 3, 2, 2);
+	assert_int_equal(phys_file_reserve(file, 0, 3 * SZ_2M), 0);
+	assert_hugetlb(hp, file, 3, 3, 3);
+	assert_int_equal(phys_file_reserve(file, SZ_2M, SZ_2M), 0);
+	assert_hugetlb(hp, file, 3, 3, 3);
+	/* Page 3 needs one more than the pool has: -ENOMEM, nothing reserved. */
+	assert_int_equal(phys_file_reserve(file, 2 * SZ_2M, 2 * SZ_2M), -ENOMEM);
+	assert_hugetlb(hp, file, 3, 3, 3);
+	/* Nobody else can take a reserved page... */
+	assert_null(phys_hugetlb_alloc(hp, PHYS_PMD_ORDER, 0));
+	assert_int_equal(errno, ENOMEM);
+	assert_int_equal(phys_file_create_hugetlb(hp, PHYS_PMD_ORDER, SZ_2M, &other), 0);
+	assert_int_equal(phys_file_get_folio(other, 0, PHYS_FGP_CREAT, &g), -ENOMEM);
+	phys_file_put(other);
+	/* ...but the file's own faults use them, all of them. */
+	assert_int_equal(phys_file_get_folio(file, 0, PHYS_FGP_CREAT, &f), 0);
+	assert_hugetlb(hp, file, 2, 2, 2);
+	assert_int_equal(phys_file_write(file, 2 * SZ_2M + 7, "resv", 4), 0);
+	assert_hugetlb(hp, file, 1, 1, 1);
+	/* A cached page is not reserved again. */
+	assert_int_equal(phys_file_reserve(file, 0, SZ_2M), 0);
+	assert_hugetlb(hp, file, 1, 1, 1);
+	/* Truncation gives back page 1's reservation, and frees page 2. */
+	assert_int_equal(phys_file_truncate(file, SZ_2M), 0);
+	assert_hugetlb(hp, file, 2, 0, 0);
+	/* Growing reserves nothing; the last put gives back what is left. */
+	assert_int_equal(phys_file_truncate(file, 3 * SZ_2M), 0);
+	assert_int_equal(phys_file_reserve(file, SZ_2M, 2 * SZ_2M), 0);
+	assert_hugetlb(hp, file, 2, 2, 2);
+	assert_int_equal(folio_put(f), 0);
+	phys_file_put(file);
+	assert_hugetlb(hp, NULL, 3, 0, 0);
+	phys_file_put(plain);
+	assert_pool_check(pool);
+	assert_int_equal(phys_hugetlb_destroy(hp), 0);
+	destroy_pool(pool);
+}
+
 static void test_file_metadata(void **state)
 {
 	struct phys_pool *pool = make_pool(PHYS_SYSTEM_RAM, 1024, PHYS_POOL_METADATA);
@@ -216,6 +308,7 @@ int main(void)
 		cmocka_unit_test(test_file_cache),
 		cmocka_unit_test(test_file_rw_and_truncate),
 		cmocka_unit_test(test_file_hugetlb),
+		cmocka_unit_test(test_file_hugetlb_reserve),
 		cmocka_unit_test(test_file_metadata),
 	};
 	int ret;

@@ -6,15 +6,18 @@
  * operations done per kind and the violations found, which must be zero.
  *
  *   HMMSIM_SOAK_SECONDS=N	how long (default 45: the CI bound)
- *   HMMSIM_TEST_SEED=S		replay a seed (printed at the start)
+ *   HMMSIM_TEST_SEED=S		the threads' random choices (default 1, printed at
+ *				the start); the interleaving is the host's, so a
+ *				seed replays what each thread does, not when
  *
  * The process has a data region of NR_SLOTS 2 MiB slots (THP-backed) and a
  * scratch region nobody checks. Every data slot has one writer thread (a
  * CPU writer or a device writer of one device) and a sequence count
  * (a seqlock: odd while the slot's bytes change), and every page an
  * expected byte. Oracle: a CPU read (mm_read) or a device read
- * (gpu_dev_read) of a page returns its expected byte whenever the slot's
- * sequence is even and the same before and after the read.
+ * (gpu_dev_read) of a page returns its expected byte (taken after the
+ * read, before the sequence is loaded again) whenever the slot's sequence
+ * is even and the same before and after the read.
  *
  * Threads (each hmmsim_thread_register'd):
  *  - CPU writers: mm_memset of a run of pages of their slots, then read
@@ -29,114 +32,41 @@
  *  - the scratch worker: CPU writes and device reads and writes of the
  *    scratch region (errors of a changing address space allowed);
  *  - the forker: fork, the child reads the slots that were stable across
- *    the fork and checks them, COW-writes a page and reads it back, the
- *    parent still has the old byte; exit;
+ *    the fork and checks them, COW-writes a page of a slot that stayed
+ *    writable across the fork (a fork during the invalidator's read-only
+ *    moment gives the child a read-only VMA there) and reads it back;
+ *    exit;
  *  - the migrator: gpu_migrate_to_dev / gpu_migrate_to_sys of random runs
  *    of the data region, either device, without any slot lock.
  * The main thread stops the world every CHECK_MS (a rwlock that workers
  * hold for reading per operation, preferring the writer) and runs
  * mm_system_check(), mm_check() and gpu_check() of both devices; at the
  * end it also reads every data page through the CPU and both devices.
+ * soak_oracle.c holds the checks and the reports: a wrong byte is reported
+ * with what the CPU and each device map at the page then, and the byte
+ * each reads there again.
  */
-#include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
-#include <stdarg.h>
-#include <stdatomic.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <hmmsim/hmmsim.h>
-
 #include "prng.h"
+#include "soak.h"
 
-#define SZ_4K		UINT64_C(4096)
-#define SZ_2M		(UINT64_C(2) << 20)
-#define PAGES_PER_SLOT	(SZ_2M / SZ_4K)
-#define NR_SLOTS	16
-#define NR_PAGES	(NR_SLOTS * PAGES_PER_SLOT)
-#define SCRATCH_LEN	(4 * SZ_2M)
-#define MAX_RUN		64	/* pages of one write or read */
-#define CHECK_MS	250
-#define NR_DEVS		2
-#define MAX_REPORTS	20
-
-/* ---- operation counters ---------------------------------------------------- */
-
-#define OPS(X)						\
-	X(cpu_write)					\
-	X(cpu_read)					\
-	X(dev_write)					\
-	X(dev_read)					\
-	X(read_skipped)					\
-	X(mprotect)					\
-	X(dontneed)					\
-	X(remap)					\
-	X(scratch_op)					\
-	X(scratch_error)				\
-	X(fork)						\
-	X(child_read)					\
-	X(child_cow)					\
-	X(migrate_to_dev)				\
-	X(migrate_to_sys)				\
-	X(migrate_soft_error)				\
-	X(dev_busy)					\
-	X(dev_write_cow_efault)				\
-	X(migrate_enoent)				\
-	X(migrate_enomem)				\
-	X(migrate_ebusy)				\
-	X(migrate_einval)				\
-	X(checks)
-
-#define OP_ENUM(n) OP_##n,
-enum op { OPS(OP_ENUM) NR_OPS };
 #define OP_NAME(n) #n,
 static const char *const op_names[NR_OPS] = { OPS(OP_NAME) };
 
-static atomic_uint_fast64_t ops[NR_OPS];
-static atomic_uint_fast64_t violations;
-
-static void count(enum op o)
-{
-	atomic_fetch_add_explicit(&ops[o], 1, memory_order_relaxed);
-}
-
-static __attribute__((format(printf, 1, 2))) void violation(const char *fmt, ...)
-{
-	uint64_t n = atomic_fetch_add(&violations, 1);
-	va_list ap;
-
-	if (n >= MAX_REPORTS)
-		return;
-	va_start(ap, fmt);
-	fputs("soak: VIOLATION: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
-
 /* ---- the world --------------------------------------------------------------- */
 
-/*
- * struct slot - one 2 MiB block of the data region.
- * @lock:	held by whoever changes its bytes or protections (its writer,
- *		the invalidator).
- * @seq:	odd while its bytes change.
- */
-struct slot {
-	pthread_mutex_t lock;
-	atomic_uint seq;
-};
-
-static struct mm_system *sys;
-static struct mm_struct *proc;
-static struct gpu_dev *devs[NR_DEVS];
-static uint64_t data_addr, scratch_addr;
-static struct slot slots[NR_SLOTS];
-static _Atomic uint8_t expected[NR_PAGES];
+struct mm_system *sys;
+struct mm_struct *proc;
+struct gpu_dev *devs[NR_DEVS];
+uint64_t data_addr;
+struct slot slots[NR_SLOTS];
+_Atomic uint8_t expected[NR_PAGES];
+static uint64_t scratch_addr;
 static pthread_rwlock_t world;
 static atomic_bool stop;
 static uint64_t base_seed;
@@ -149,11 +79,6 @@ static void op_begin(void)
 static void op_end(void)
 {
 	pthread_rwlock_unlock(&world);
-}
-
-static uint64_t page_va(uint64_t page)
-{
-	return data_addr + page * SZ_4K;
 }
 
 static void slot_write_begin(struct slot *s)
@@ -175,75 +100,6 @@ static uint64_t pick_run(struct prng *r, unsigned int slot, uint64_t *n)
 	if (first + *n > PAGES_PER_SLOT)
 		*n = PAGES_PER_SLOT - first;
 	return slot * PAGES_PER_SLOT + first;
-}
-
-/* Errors a device command may return under churn without being wrong. */
-static bool dev_soft_error(int err)
-{
-	return err == -EBUSY || err == -ENOMEM;
-}
-
-/*
- * Check pages [@first, @first + @n) read into @buf against the expected
- * bytes; @who names the reader. Only pages the caller knows stable.
- */
-static void check_bytes(const char *who, uint64_t first, uint64_t n, const uint8_t *buf)
-{
-	for (uint64_t p = 0; p < n; p++) {
-		uint8_t want = atomic_load(&expected[first + p]);
-
-		for (uint64_t b = 0; b < SZ_4K; b++) {
-			if (buf[p * SZ_4K + b] != want) {
-				violation("%s: page %" PRIu64 " byte %" PRIu64 ": %#x, expected %#x",
-					  who, first + p, b, buf[p * SZ_4K + b], want);
-				return;
-			}
-		}
-	}
-}
-
-/*
- * Read pages [@first, @first + @n) of one slot through the CPU (@dev
- * NULL) or a device and check them if the slot stayed stable (seqlock).
- */
-static void checked_read(struct prng *r, struct gpu_dev *dev, uint64_t first, uint64_t n,
-			 uint8_t *buf, const char *who)
-{
-	struct slot *s = &slots[first / PAGES_PER_SLOT];
-	unsigned int s1, s2;
-	int err;
-
-	(void)r;
-	s1 = atomic_load(&s->seq);
-	if (s1 & 1) {
-		count(OP_read_skipped);
-		return;
-	}
-	if (dev)
-		err = gpu_dev_read(dev, proc, page_va(first), n * SZ_4K, buf, NULL);
-	else
-		err = mm_read(proc, page_va(first), buf, n * SZ_4K);
-	if (dev && dev_soft_error(err)) {
-		count(OP_dev_busy);
-		return;
-	}
-	if (err) {
-		violation("%s: read of pages %" PRIu64 "+%" PRIu64 ": %s", who, first, n,
-			  strerror(-err));
-		return;
-	}
-	count(dev ? OP_dev_read : OP_cpu_read);
-	s2 = atomic_load(&s->seq);
-	if (s1 != s2) {
-		count(OP_read_skipped);
-		return;
-	}
-	/*
-	 * The sequence and expected[] are sequentially consistent (no fences:
-	 * ThreadSanitizer does not model them): expected[] read after s2 is
-	 * what a write ordered before s2 left, and no write began since s1.
-	 */
-	check_bytes(who, first, n, buf);
 }
 
 /* ---- threads ---------------------------------------------------------------------- */
@@ -312,8 +168,8 @@ static void *writer_thread(void *arg)
 		slot_write_end(s);
 		count(w->dev ? OP_dev_write : OP_cpu_write);
 		/* Read it back through the other agent, and this one. */
-		checked_read(&w->r, w->dev ? NULL : check_dev, first, n, w->buf, w->name);
-		checked_read(&w->r, w->dev ? w->dev : NULL, first, n, w->buf, w->name);
+		checked_read(w->dev ? NULL : check_dev, first, n, w->buf, w->name);
+		checked_read(w->dev ? w->dev : NULL, first, n, w->buf, w->name);
 		pthread_mutex_unlock(&s->lock);
 		op_end();
 	}
@@ -332,7 +188,7 @@ static void *reader_thread(void *arg)
 		unsigned int k = (unsigned int)prng_below(&w->r, NR_DEVS + 1);
 
 		op_begin();
-		checked_read(&w->r, k < NR_DEVS ? devs[k] : NULL, first, n, w->buf, w->name);
+		checked_read(k < NR_DEVS ? devs[k] : NULL, first, n, w->buf, w->name);
 		op_end();
 	}
 	hmmsim_thread_unregister();
@@ -348,13 +204,15 @@ static void invalidate_data(struct worker *w)
 
 	pthread_mutex_lock(&s->lock);
 	if (prng_below(&w->r, 3)) {
+		atomic_fetch_add(&s->prot_seq, 1);
 		err = mm_mprotect(proc, page_va(first), n * SZ_4K, MM_PROT_READ);
 		if (!err)
-			checked_read(&w->r, devs[prng_below(&w->r, NR_DEVS)], first, n, w->buf,
+			checked_read(devs[prng_below(&w->r, NR_DEVS)], first, n, w->buf,
 				     "invalidator (read-only)");
 		if (!err)
 			err = mm_mprotect(proc, page_va(first), n * SZ_4K,
 					  MM_PROT_READ | MM_PROT_WRITE);
+		atomic_fetch_add(&s->prot_seq, 1);
 		if (err)
 			violation("invalidator: mprotect of pages %" PRIu64 "+%" PRIu64 ": %s",
 				  first, n, strerror(-err));
@@ -397,7 +255,8 @@ static void invalidate_scratch(struct worker *w)
 				  scratch_addr, addr);
 		if (!err)
 			err = mm_madvise(proc, scratch_addr, SCRATCH_LEN,
-					 prng_below(&w->r, 2) ? MM_MADV_HUGEPAGE : MM_MADV_NOHUGEPAGE);
+					 prng_below(&w->r, 2) ? MM_MADV_HUGEPAGE :
+								MM_MADV_NOHUGEPAGE);
 		count(OP_remap);
 		break;
 	case 1:
@@ -474,9 +333,12 @@ static void *scratch_thread(void *arg)
 	return NULL;
 }
 
-/* The child of a fork: the slots stable across the fork, checked and COW-written. */
+/*
+ * The child of a fork: the slots stable across the fork, checked and
+ * COW-written (a slot writable all through the fork).
+ */
 static void child_work(struct worker *w, struct mm_struct *child, const bool *stable,
-		       const uint8_t *snap)
+		       const bool *writable, const uint8_t *snap)
 {
 	int err;
 
@@ -508,6 +370,9 @@ static void child_work(struct worker *w, struct mm_struct *child, const bool *st
 		uint64_t page = prng_below(&w->r, NR_PAGES);
 		uint8_t v = new_byte(&w->r), got = 0;
 
+		if (!writable[page / PAGES_PER_SLOT])
+			return;
+
 		err = mm_memset(child, page_va(page), v, SZ_4K);
 		if (!err)
 			err = mm_read(child, page_va(page) + prng_below(&w->r, SZ_4K), &got, 1);
@@ -529,8 +394,8 @@ static void *forker_thread(void *arg)
 {
 	struct worker *w = arg;
 	static uint8_t snap[NR_PAGES];
-	unsigned int seq0[NR_SLOTS];
-	bool stable[NR_SLOTS];
+	unsigned int seq0[NR_SLOTS], prot0[NR_SLOTS];
+	bool stable[NR_SLOTS], writable[NR_SLOTS];
 
 	hmmsim_thread_register();
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
@@ -538,8 +403,10 @@ static void *forker_thread(void *arg)
 		int err;
 
 		op_begin();
-		for (int s = 0; s < NR_SLOTS; s++)
+		for (int s = 0; s < NR_SLOTS; s++) {
 			seq0[s] = atomic_load(&slots[s].seq);
+			prot0[s] = atomic_load(&slots[s].prot_seq);
+		}
 		err = mm_fork(proc, &child);
 		if (err) {
 			op_end();
@@ -550,9 +417,12 @@ static void *forker_thread(void *arg)
 		count(OP_fork);
 		for (uint64_t p = 0; p < NR_PAGES; p++)
 			snap[p] = atomic_load(&expected[p]);
-		for (int s = 0; s < NR_SLOTS; s++)
+		for (int s = 0; s < NR_SLOTS; s++) {
 			stable[s] = !(seq0[s] & 1) && atomic_load(&slots[s].seq) == seq0[s];
-		child_work(w, child, stable, snap);
+			writable[s] = !(prot0[s] & 1) &&
+				      atomic_load(&slots[s].prot_seq) == prot0[s];
+		}
+		child_work(w, child, stable, writable, snap);
 		mm_exit(child);
 		op_end();
 	}
@@ -591,7 +461,8 @@ static void *migrator_thread(void *arg)
 		 */
 		if (err == -ENOENT || dev_soft_error(err) || (to_dev && err == -EINVAL)) {
 			count(OP_migrate_soft_error);
-			count(err == -ENOENT ? OP_migrate_enoent : err == -ENOMEM ? OP_migrate_enomem :
+			count(err == -ENOENT ? OP_migrate_enoent :
+			      err == -ENOMEM ? OP_migrate_enomem :
 			      err == -EBUSY ? OP_migrate_ebusy : OP_migrate_einval);
 		}
 		else if (err)
@@ -602,44 +473,6 @@ static void *migrator_thread(void *arg)
 	}
 	hmmsim_thread_unregister();
 	return NULL;
-}
-
-/* ---- the checker ------------------------------------------------------------------ */
-
-static void run_checks(const char *when)
-{
-	char msg[512];
-
-	if (mm_system_check(sys, msg, sizeof(msg)))
-		violation("%s: mm_system_check: %s", when, msg);
-	if (mm_check(proc, msg, sizeof(msg)))
-		violation("%s: mm_check: %s", when, msg);
-	for (int d = 0; d < NR_DEVS; d++)
-		if (gpu_check(devs[d], msg, sizeof(msg)))
-			violation("%s: gpu_check of device %d: %s", when, d, msg);
-	count(OP_checks);
-}
-
-/* Every data page through the CPU and each device: the expected bytes. */
-static void final_read_all(uint8_t *buf)
-{
-	for (unsigned int si = 0; si < NR_SLOTS; si++) {
-		uint64_t first = (uint64_t)si * PAGES_PER_SLOT;
-		int err = mm_read(proc, page_va(first), buf, SZ_2M);
-
-		if (err)
-			violation("final: CPU read of slot %u: %s", si, strerror(-err));
-		else
-			check_bytes("final CPU read", first, PAGES_PER_SLOT, buf);
-		for (int d = 0; d < NR_DEVS; d++) {
-			err = gpu_dev_read(devs[d], proc, page_va(first), SZ_2M, buf, NULL);
-			if (err)
-				violation("final: device %d read of slot %u: %s", d, si,
-					  strerror(-err));
-			else
-				check_bytes("final device read", first, PAGES_PER_SLOT, buf);
-		}
-	}
 }
 
 static uint64_t env_u64(const char *name, uint64_t def)
@@ -727,7 +560,8 @@ int main(void)
 	uint64_t total = 0;
 	int err;
 
-	base_seed = env_u64("HMMSIM_TEST_SEED", (uint64_t)time(NULL));
+	/* Reproducible by default, as every seeded test here (tests/common/prng.h). */
+	base_seed = env_u64("HMMSIM_TEST_SEED", 1);
 	printf("soak: %" PRIu64 " s, seed %" PRIu64 " (HMMSIM_TEST_SEED), %u threads\n", seconds,
 	       base_seed, nw);
 	fflush(stdout);

@@ -2,7 +2,8 @@
 /*
  * Bad input to the hmm API (docs/bad-input.md, section hmm): interval
  * notifiers, hmm_range_fault and its order helpers, device memory,
- * migrate_vma_setup, make_device_exclusive and pin_user_pages. Each refused
+ * migrate_vma_setup, migrate_device_range (and the no-ops of its _pages and
+ * _finalize), make_device_exclusive and pin_user_pages. Each refused
  * call must return its errno and leave everything as it was: the interval
  * notifiers (every field, and which of them the next invalidation reaches),
  * the caller's output arrays, mm_dump() and the counters of every region,
@@ -456,6 +457,84 @@ static void test_migrate_setup(void **state)
 	world_fini(&w);
 }
 
+/*
+ * migrate_device_range: half of the rw region on the device first (the
+ * eviction has something to take), a live large device folio for the
+ * misaligned rows, then each refused call changes nothing.
+ */
+static void test_migrate_device_range(void **state)
+{
+	uint64_t src[NPAGES] = { 0 }, dst[NPAGES] = { 0 }, first, n, busy[1], keep;
+	struct migrate_vma args;
+	struct mm_system *other;
+	struct folio *big, *f;
+	struct world w;
+
+	(void)state;
+	world_init(&w);
+	mmap_read_lock(w.mm);
+	args = (struct migrate_vma){
+		.vma = vma_lookup(w.mm, w.a), .src = src, .dst = dst, .start = w.a,
+		.end = w.a + NPAGES / 2 * SZ_4K, .pgmap_owner = &w,
+		.flags = MIGRATE_VMA_SELECT_SYSTEM,
+	};
+	assert_int_equal(migrate_vma_setup(&args), 0);
+	for (unsigned int i = 0; i < NPAGES / 2; i++) {
+		f = hmm_devmem_alloc(w.dm, 0);
+		assert_non_null(f);
+		dst[i] = migrate_pfn(folio_pfn(f));
+	}
+	migrate_vma_pages(&args);
+	migrate_vma_finalize(&args);
+	mmap_read_unlock(w.mm);
+	big = hmm_devmem_alloc(w.dm, 4);
+	assert_non_null(big);
+	first = phys_pool_first_pfn(hmm_devmem_pool(w.dm));
+	n = phys_pool_nr_frames(hmm_devmem_pool(w.dm));
+	assert_int_equal(mm_system_create(NULL, &other), 0);
+	w.mir.calls = 0;
+	world_free_snaps(&w);
+	world_snap(&w);
+
+	BAD(migrate_device_range(NULL, w.src, first, n), -EINVAL);
+	BAD(migrate_device_range(mt.sys, NULL, first, n), -EINVAL);
+	BAD(migrate_device_range(mt.sys, w.src, first, 0), -EINVAL);
+	BAD(migrate_device_range(mt.sys, w.src, UINT64_MAX - 3, 8), -EINVAL);
+	BAD(migrate_device_range(mt.sys, w.src, first, UINT64_MAX), -EINVAL);
+	BAD(migrate_device_range(mt.sys, w.src, phys_pool_first_pfn(mt_pool()), 4), -EINVAL);
+	BAD(migrate_device_range(mt.sys, w.src, first - 1, 4), -EINVAL);
+	BAD(migrate_device_range(mt.sys, w.src, first + n - 2, 4), -EINVAL);
+	BAD(migrate_device_range(mt.sys, w.src, first + n, 1), -EINVAL);
+	BAD(migrate_device_range(other, w.src, first, 4), -EINVAL);
+	BAD(migrate_device_range(mt.sys, w.src, folio_pfn(big) + 1, 4), -EINVAL);
+	BAD(migrate_device_range(mt.sys, w.src, folio_pfn(big) + 8, 16), -EINVAL);
+	BAD(migrate_device_range(mt.sys, w.src, folio_pfn(big) - 1, 2), -EINVAL);
+	/* pages and finalize with an array no eviction knows, or NULL: nothing. */
+	migrate_device_pages(w.src, w.dst, NPAGES);
+	BAD(0, 0);
+	migrate_device_finalize(w.src, w.dst, NPAGES);
+	BAD(0, 0);
+	migrate_device_pages(NULL, NULL, NPAGES);
+	migrate_device_finalize(NULL, NULL, NPAGES);
+	BAD(0, 0);
+
+	/* The array of an eviction not finalized yet. */
+	assert_int_equal(migrate_device_range(mt.sys, busy, dst[0] >> MIGRATE_PFN_SHIFT, 1), 0);
+	keep = busy[0];
+	assert_int_equal(keep, dst[0] | MIGRATE_PFN_MIGRATE);
+	w.mir.calls = 0;
+	world_free_snaps(&w);
+	world_snap(&w);
+	BAD(migrate_device_range(mt.sys, busy, dst[0] >> MIGRATE_PFN_SHIFT, 1), -EBUSY);
+	assert_int_equal(busy[0], keep);
+	migrate_device_finalize(busy, NULL, 1);
+
+	assert_int_equal(mm_system_destroy(other), 0);
+	assert_int_equal(folio_unlock(big), 0);
+	assert_int_equal(folio_put(big), 1);
+	world_fini(&w);		/* the exit frees the device pages */
+}
+
 static void test_exclusive_and_pins(void **state)
 {
 	struct folio *f = NULL, *pins[NPAGES];
@@ -525,6 +604,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_order_helpers),
 		cmocka_unit_test(test_devmem),
 		cmocka_unit_test(test_migrate_setup),
+		cmocka_unit_test(test_migrate_device_range),
 		cmocka_unit_test(test_exclusive_and_pins),
 	};
 	const struct CMUnitTest known[] = {
