@@ -67,6 +67,7 @@ static int dev_access(struct gpu_dev *dev, struct mm_struct *mm, uint64_t addr, 
 		      struct gpu_result *res)
 {
 	uint64_t unit, u0, nunits, left, u, ua, ue, t0, faults = 0, sum = 0, stall_since;
+	unsigned int stalled;
 	struct gpu_fault_ctx ctx = { 0 };
 	struct gpu_mirror *m;
 	void *bounce = NULL;
@@ -97,6 +98,7 @@ static int dev_access(struct gpu_dev *dev, struct mm_struct *mm, uint64_t addr, 
 	}
 	t0 = gpu_clock(dev);
 	stall_since = gpu_now_ms();
+	stalled = 0;
 	for (left = nunits;;) {
 		uint64_t progress = 0;
 
@@ -130,10 +132,17 @@ static int dev_access(struct gpu_dev *dev, struct mm_struct *mm, uint64_t addr, 
 			ret = ctx.err;
 			goto out;
 		}
-		/* Invalidations racing with every replay: give up as test_hmm's timeout. */
-		if (progress)
+		/*
+		 * Invalidations racing with every replay: give up as test_hmm's
+		 * timeout. The first pass can map nothing, so the clock starts
+		 * after the first service (a slow one is no stall), and a stall
+		 * is at least three replays without progress.
+		 */
+		if (progress || faults == 1) {
 			stall_since = gpu_now_ms();
-		else if (gpu_now_ms() - stall_since > dev->cfg.retry_timeout_ms) {
+			stalled = 0;
+		} else if (++stalled >= 3 &&
+			   gpu_now_ms() - stall_since > dev->cfg.retry_timeout_ms) {
 			ret = -EBUSY;
 			goto out;
 		}
