@@ -157,11 +157,12 @@ static int hmm_nonpresent(struct hmm_walk *w, uint64_t addr, uint64_t next, pt_e
 	if (need_fault(w, addr, next, false, false, &write))
 		return ask_fault(w, addr, next, write, walk->vma, level);
 	/*
-	 * Not faulted: 0, the pages may be faulted in later. Another owner's
-	 * device-private PMD too, as its PTE form (6.19's
-	 * hmm_vma_handle_absent_pmd says ERROR there: docs/fidelity.md).
+	 * Not faulted: 0, the pages may be faulted in later; but another
+	 * owner's device-private PMD is ERROR, unlike its PTE form, as 6.19's
+	 * hmm_vma_handle_absent_pmd reports it.
 	 */
-	fill(w, addr, next, 0, 0);
+	fill(w, addr, next, level && mm_pte_kind(e) == MM_PTE_DEVICE_PRIVATE ? HMM_PFN_ERROR : 0,
+	     0);
 	return 0;
 }
 

@@ -483,11 +483,11 @@ static void test_range_fault(void **state)
 	assert_int_equal(hmm_pfn_to_pfn(pfns[0]), folio_pfn(f) + 5);
 	assert_int_equal(hmm_pfn_to_map_order(pfns[2]), 9);
 
-	/* Another owner: 0 in a snapshot, as for a device-private PTE. */
+	/* Another owner: ERROR in a snapshot, unlike a device-private PTE (0). */
 	q = (struct req){ .start = a, .npages = PMD_PAGES, .owner = &other };
 	snapshot(&d, mm, &q, pfns, NULL);
 	for (i = 0; i < PMD_PAGES; i++)
-		assert_int_equal(pfns[i], 0);
+		assert_int_equal(pfns[i], HMM_PFN_ERROR);
 	/* ...and a fault brings it back to RAM through the owner, whole. */
 	q = (struct req){ .start = a + 200 * SZ_4K, .npages = 8, .dflt = FAULT, .owner = &other };
 	assert_ret(call_loop(&d, mm, &q, pfns, NULL, &ebusy), 0);
