@@ -172,6 +172,22 @@ out:
 	pthread_mutex_unlock(&mm->ptl);
 }
 
+/*
+ * The entry a hole (or the zero page) of @vma gets for frame @pfn of a
+ * fresh destination @new: a device-private entry, or a present PTE, young,
+ * dirty when writable; anon-exclusive either way. The caller writes it at
+ * the level it fills.
+ */
+pt_entry_t hmm_fresh_entry(const struct vm_area_struct *vma, const struct folio *new, uint64_t pfn)
+{
+	if (folio_is_device_private(new))
+		return mk_swp_entry((vma->flags & VM_WRITE) ? SWP_DEVICE_WRITE : SWP_DEVICE_READ,
+				    pfn, true);
+	return mk_pte(pfn, _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED |
+		      ((vma->flags & VM_WRITE) ? _PAGE_RW | _PAGE_DIRTY : 0) |
+		      ((vma->flags & VM_READ) ? 0 : _PAGE_PROTNONE));
+}
+
 /* ------------------------------------------------------------------------ */
 /* Collection (setup)                                                       */
 /* ------------------------------------------------------------------------ */
@@ -589,13 +605,7 @@ static void insert_page(struct migrate_vma *args, uint64_t addr, struct folio *n
 
 	if (!vma_is_anonymous(vma))
 		goto abort;
-	if (folio_is_device_private(new))
-		ne = mk_swp_entry((vma->flags & VM_WRITE) ? SWP_DEVICE_WRITE : SWP_DEVICE_READ, pfn,
-				  true);
-	else
-		ne = mk_pte(pfn, _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED |
-			    ((vma->flags & VM_WRITE) ? _PAGE_RW | _PAGE_DIRTY : 0) |
-			    ((vma->flags & VM_READ) ? 0 : _PAGE_PROTNONE));
+	ne = hmm_fresh_entry(vma, new, pfn);
 	pthread_mutex_lock(&mm->ptl);
 	err = mm_get_pte(mm, addr, &e, &level);
 	if (!err) {

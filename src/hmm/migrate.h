@@ -140,4 +140,7 @@ int migrate_split_remote_pmd(struct migrate_state *st, uint64_t idx);
 void migrate_install_remote(struct migrate_state *st, uint64_t idx, uint64_t old_pfn,
 			    struct folio *new, uint64_t new_pfn, bool forget);
 
+/* The entry a filled hole gets for frame @pfn of fresh destination @new. */
+pt_entry_t hmm_fresh_entry(const struct vm_area_struct *vma, const struct folio *new, uint64_t pfn);
+
 #endif /* HMMSIM_HMM_MIGRATE_H */

@@ -295,13 +295,7 @@ static void insert_huge_pmd(struct migrate_vma *args, uint64_t haddr, struct fol
 	if (!vma_is_anonymous(vma) || folio_order(new) != PHYS_PMD_ORDER ||
 	    haddr < vma->start || haddr + MM_PMD_SIZE > vma->end)
 		goto abort;
-	if (folio_is_device_private(new))
-		ne = mk_swp_entry((vma->flags & VM_WRITE) ? SWP_DEVICE_WRITE : SWP_DEVICE_READ, pfn,
-				  true);
-	else
-		ne = mk_pte(pfn, _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED |
-			    ((vma->flags & VM_WRITE) ? _PAGE_RW | _PAGE_DIRTY : 0) |
-			    ((vma->flags & VM_READ) ? 0 : _PAGE_PROTNONE));
+	ne = hmm_fresh_entry(vma, new, pfn);
 	pthread_mutex_lock(&mm->ptl);
 	err = mm_get_pte(mm, haddr, &e, &level);
 	if (!err) {
